@@ -1,0 +1,45 @@
+"""Feature lists per layer kind.
+
+The seed lists are the NeuralPower columns (sizes, kernel, padding, stride); the extended lists add the
+quantities that carry the physics of a layer: FLOPs, parameters, bytes moved and arithmetic intensity.
+"""
+
+from __future__ import annotations
+
+LAYER_KINDS: tuple[str, ...] = ("convolutional", "pooling", "dense", "other")
+
+_SIZES = ["input_size_0", "input_size_1", "input_size_2", "output_size_0", "output_size_1", "output_size_2"]
+_WORK = ["flops", "params", "bytes_read", "bytes_written", "arithmetic_intensity"]
+
+CONV_FEATURES: list[str] = [
+    "batch_size",
+    *_SIZES,
+    "kernel_0",
+    "kernel_1",
+    "padding_0",
+    "padding_1",
+    "stride_0",
+    "stride_1",
+]
+POOLING_FEATURES: list[str] = ["batch_size", *_SIZES, "kernel_0", "kernel_1", "stride_0", "stride_1"]
+DENSE_FEATURES: list[str] = ["batch_size", "input_size", "output_size"]
+#: ``other`` layers (norms, activations, adds, ...): sizes only; ``layer_type`` is added as a categorical.
+OTHER_FEATURES: list[str] = ["batch_size", *_SIZES]
+
+CONV_FEATURES_EXTENDED: list[str] = [*CONV_FEATURES, "groups", "dilation_0", "dilation_1", *_WORK]
+POOLING_FEATURES_EXTENDED: list[str] = [*POOLING_FEATURES, "padding_0", "padding_1", *_WORK]
+DENSE_FEATURES_EXTENDED: list[str] = [*DENSE_FEATURES, "rows", *_WORK]
+OTHER_FEATURES_EXTENDED: list[str] = [*OTHER_FEATURES, *_WORK]
+
+FEATURES_BY_KIND: dict[str, list[str]] = {
+    "convolutional": CONV_FEATURES,
+    "pooling": POOLING_FEATURES,
+    "dense": DENSE_FEATURES,
+    "other": OTHER_FEATURES,
+}
+FEATURES_EXTENDED_BY_KIND: dict[str, list[str]] = {
+    "convolutional": CONV_FEATURES_EXTENDED,
+    "pooling": POOLING_FEATURES_EXTENDED,
+    "dense": DENSE_FEATURES_EXTENDED,
+    "other": OTHER_FEATURES_EXTENDED,
+}

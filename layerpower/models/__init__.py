@@ -1,0 +1,1 @@
+"""Model zoo (name -> nn.Module) and weight-free layer extraction."""

@@ -1,0 +1,1 @@
+"""layerpower.stats"""
