@@ -1,0 +1,149 @@
+"""``run-experiments``: training and inference runs across backends, tasks, precisions and seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from layerpower.cli._common import CONTEXT, comma_list, user_errors
+
+_BACKENDS = "torch,jax,tf-keras,jax-keras,torch-keras"
+_PRECISIONS = "fp32,fp16,bf16,mixed-fp16,mixed-bf16"
+
+
+def _seeds(values: tuple[str, ...]) -> list[int]:
+    seeds: list[int] = []
+    for value in values:
+        for part in comma_list(value):
+            try:
+                seeds.append(int(part))
+            except ValueError:
+                raise click.BadParameter(f"{part!r} is not an integer seed", param_hint="--seeds") from None
+    return seeds
+
+
+@click.command("run-experiments", context_settings=CONTEXT)
+@click.option("--backends", default=_BACKENDS, show_default=True, help="Comma list of backends.")
+@click.option("--models", default="mlp,cnn,lstm", show_default=True, help="Comma list of tasks.")
+@click.option("--complexity", default="simple", show_default=True, help="Comma list: simple, complex.")
+@click.option(
+    "--precisions",
+    default="fp32",
+    show_default=True,
+    help=f"Comma list of {_PRECISIONS} (mixed_fp16 and mixed_bf16 are accepted too).",
+)
+@click.option(
+    "--seeds", "seed_option", default="42", show_default=True, help="Seeds: --seeds 42 43 44 or 42,43,44."
+)
+@click.argument("more_seeds", nargs=-1, metavar="")
+@click.option("--epochs", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=32, show_default=True)
+@click.option(
+    "--dataset",
+    type=click.Choice(["auto", "digits", "mnist", "cifar10"]),
+    default="auto",
+    show_default=True,
+    help="Images for mlp and cnn (lstm always uses the generated sequences). auto: detected in --data-dir, "
+    "else scikit-learn's digits.",
+)
+@click.option(
+    "--data-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Local MNIST (raw IDX files, optionally .gz) or CIFAR-10 (cifar-10-batches-bin) folder. "
+    "Nothing is downloaded.",
+)
+@click.option("--limit", type=click.IntRange(min=1), help="Use at most this many training samples.")
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True), default=1e-3, show_default=True)
+@click.option(
+    "--out", type=click.Path(file_okay=False, path_type=Path), default=Path("results"), show_default=True
+)
+@click.option(
+    "--resume", is_flag=True, help="Skip runs that already have a finished folder with the same config."
+)
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), help="Seconds per run.")
+@click.option(
+    "--power-source",
+    type=click.Choice(["auto", "nvml", "rapl", "jetson", "estimate"]),
+    default="auto",
+    show_default=True,
+    help="Power source of the background sampler.",
+)
+@click.option(
+    "--tdp", "tdp_w", type=click.FloatRange(min=0, min_open=True), help="CPU TDP in W for the estimate."
+)
+@click.option(
+    "--sample-interval",
+    "sample_interval_s",
+    type=click.FloatRange(min=0, min_open=True),
+    default=0.1,
+    show_default=True,
+    help="Seconds between power samples.",
+)
+@click.option(
+    "--threads", type=click.IntRange(min=1), help="CPU threads per library (default: each library's own)."
+)
+@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@user_errors
+def run_experiments(
+    backends: str,
+    models: str,
+    complexity: str,
+    precisions: str,
+    seed_option: str,
+    more_seeds: tuple[str, ...],
+    epochs: int,
+    batch_size: int,
+    dataset: str,
+    data_dir: Path | None,
+    limit: int | None,
+    learning_rate: float,
+    out: Path,
+    resume: bool,
+    timeout_s: float | None,
+    power_source: str,
+    tdp_w: float | None,
+    sample_interval_s: float,
+    threads: int | None,
+    progress: bool,
+) -> None:
+    """Train and test every backend x model x complexity x precision x seed, one subprocess per run.
+
+    Each run writes OUT/<seed>/<timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>/ with
+    train.csv, test.csv, train_samples.csv, test_samples.csv, global_metrics.csv and config.json; a failed
+    run leaves config.json and error.txt only, and the sweep goes on. Prints a summary at the end.
+    """
+    from layerpower.experiments.runner import run_experiments as run
+
+    frame = run(
+        comma_list(backends),
+        comma_list(models),
+        comma_list(complexity),
+        comma_list(precisions),
+        _seeds((seed_option, *more_seeds)),
+        epochs=epochs,
+        batch_size=batch_size,
+        dataset=dataset,
+        data_dir=data_dir,
+        limit=limit,
+        learning_rate=learning_rate,
+        sample_interval_s=sample_interval_s,
+        power_source=power_source,
+        tdp_w=tdp_w,
+        threads=threads,
+        out=out,
+        resume=resume,
+        timeout_s=timeout_s,
+        progress=progress,
+    )
+    counts = frame["status"].value_counts()
+    table = frame[["backend", "model", "complexity", "precision", "seed", "status", "wall_time_s"]].copy()
+    table["wall_time_s"] = table["wall_time_s"].map(lambda s: f"{s:.1f}")
+    click.echo(table.to_string(index=False))
+    failed = frame[frame["status"] == "failed"]
+    for _, row in failed.iterrows():
+        click.echo(f"failed: {Path(row['run_dir']).name}: {row['error']}")
+    click.echo(
+        f"runs: {len(frame)}  done: {counts.get('done', 0)}  failed: {counts.get('failed', 0)}  "
+        f"skipped: {counts.get('skipped', 0)}  results: {out}"
+    )

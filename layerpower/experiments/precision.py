@@ -1,0 +1,67 @@
+"""Numeric precisions of an experiment run, and what each means for every backend.
+
+=============  ===========  =============  ============  ===================================================
+name           parameters   computation    loss scaling  backend mechanism
+=============  ===========  =============  ============  ===================================================
+``fp32``       float32      float32        no            the default everywhere
+``fp16``       float16      float16        no            torch ``model.half()``; Keras policy ``float16``;
+                                                         JAX params and inputs cast to float16
+``bf16``       bfloat16     bfloat16       no            as ``fp16`` with bfloat16
+``mixed-fp16`` float32      float16        dynamic       torch autocast + ``GradScaler``; Keras policy
+                                                         ``mixed_float16`` + ``LossScaleOptimizer``; Flax
+                                                         ``dtype=float16, param_dtype=float32`` + a dynamic
+                                                         loss scale
+``mixed-bf16`` float32      bfloat16       no            torch autocast; Keras ``mixed_bfloat16``; Flax
+                                                         ``dtype=bfloat16, param_dtype=float32``
+=============  ===========  =============  ============  ===================================================
+
+In every backend the loss is computed in float32 (logits are cast up before the loss).
+
+Run folders split their name on ``_``, so the canonical names use a hyphen (``mixed-fp16``);
+``mixed_fp16`` and ``mixed_bf16`` are accepted as input and normalised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from layerpower.errors import LayerpowerError
+
+
+@dataclass(frozen=True)
+class Precision:
+    """One precision: the dtype of the parameters, the dtype of the computation, loss scaling."""
+
+    name: str
+    param_dtype: str  # "float32" | "float16" | "bfloat16"
+    compute_dtype: str
+    loss_scaling: bool
+
+    @property
+    def is_mixed(self) -> bool:
+        """True when parameters stay float32 while the computation runs in a half type."""
+        return self.param_dtype != self.compute_dtype
+
+
+PRECISIONS: dict[str, Precision] = {
+    "fp32": Precision("fp32", "float32", "float32", False),
+    "fp16": Precision("fp16", "float16", "float16", False),
+    "bf16": Precision("bf16", "bfloat16", "bfloat16", False),
+    "mixed-fp16": Precision("mixed-fp16", "float32", "float16", True),
+    "mixed-bf16": Precision("mixed-bf16", "float32", "bfloat16", False),
+}
+
+
+def canonical_precision(name: str) -> str:
+    """Normalise a precision name (``mixed_fp16`` -> ``mixed-fp16``); refuse unknown names."""
+    key = name.strip().lower().replace("_", "-")
+    if key not in PRECISIONS:
+        raise LayerpowerError(
+            f"unknown precision {name!r}", f"choose from {', '.join(PRECISIONS)} (mixed_fp16 is accepted too)"
+        )
+    return key
+
+
+def get_precision(name: str) -> Precision:
+    """The :class:`Precision` called ``name`` (aliases accepted)."""
+    return PRECISIONS[canonical_precision(name)]

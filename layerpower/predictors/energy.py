@@ -1,0 +1,311 @@
+"""Predict a model's energy, runtime and power from its layers, with intervals.
+
+:func:`predict_energy` extracts the model's layers (on the meta device: no weights, no data), predicts each
+layer's runtime (s) and power (W) with a :class:`~layerpower.predictors.bundle.PredictorBundle`, multiplies
+them into energy (J), and sums. The whole-model runtime is calibrated per device
+(``a·Σ runtime + b·calls``); the energy scales with it at the layers' average power. Intervals come from the
+bundle's held-out errors: per layer, and for the totals from whole-model errors.
+
+Layers of a kind without training data, and operations never seen in training, are not predicted: they are
+listed in ``left_out`` and excluded from the sums (their calls still count in the calibration's per-call
+term).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerpower.errors import BundleError, LayerpowerError
+from layerpower.predictors.bundle import MANIFEST, PredictorBundle, load_bundle
+from layerpower.predictors.metrics import apply_band
+
+BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
+
+#: columns of the per-layer prediction table, in order
+LAYER_OUTPUT_COLUMNS: list[str] = [
+    "layer_name", "layer_type", "kind", "call_index", "flops",
+    "runtime_s", "runtime_low_s", "runtime_high_s",
+    "power_w", "power_low_w", "power_high_w",
+    "energy_j", "energy_low_j", "energy_high_j",
+    "unseen_op", "left_out",
+]
+
+
+@dataclass(frozen=True)
+class EnergyTotal:
+    """Whole-model prediction for one forward pass: energy (J), runtime (s), average power (W), with bounds.
+
+    ``power_source``/``is_estimate`` say whether the training power came from a sensor or an estimate;
+    ``calibrated`` whether the device calibration was applied; ``left_out`` the layers not predicted.
+    """
+
+    energy_j: float
+    energy_low_j: float
+    energy_high_j: float
+    runtime_s: float
+    runtime_low_s: float
+    runtime_high_s: float
+    avg_power_w: float
+    power_source: str
+    is_estimate: bool
+    device_id: str
+    family: str
+    calibrated: bool
+    left_out: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, eq=False)
+class EnergyPrediction:
+    """A model's prediction: ``total`` (:class:`EnergyTotal`) and ``layers`` (one row per layer call)."""
+
+    model: str
+    batch_size: int
+    dtype: str
+    total: EnergyTotal
+    layers: pd.DataFrame
+    predictors: str  # where the bundle was loaded from
+    bundled: bool  # a bundle shipped with the package
+    coverage: float  # nominal coverage of the intervals
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self, per_layer: bool = False) -> dict[str, Any]:
+        """JSON-able: the total, the provenance, the notes, and the layer rows on request."""
+        from dataclasses import asdict
+
+        out: dict[str, Any] = {
+            "model": self.model, "batch_size": self.batch_size, "dtype": self.dtype,
+            "total": asdict(self.total), "predictors": self.predictors, "bundled": self.bundled,
+            "interval_coverage": self.coverage, "notes": list(self.notes),
+        }
+        if per_layer:
+            out["layers"] = [
+                {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+                for row in self.layers.to_dict(orient="records")
+            ]
+        return out
+
+
+# ---------------------------------------------------------------------------------------------- bundles
+
+
+def bundled_devices(root: Path = BUNDLED_ROOT) -> list[str]:
+    """Device ids of the bundles shipped inside the package, sorted."""
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
+
+
+def this_machine_ids() -> list[str]:
+    """Device ids of this machine, GPU first (empty where they cannot be read)."""
+    from layerpower.profiling.device import device_id
+
+    ids: list[str] = []
+    for device in ("cuda", "cpu"):
+        try:
+            ids.append(device_id(device))
+        except Exception:  # no GPU / unreadable: not this machine's device
+            continue
+    return ids
+
+
+def resolve_predictors(device_id: str | None = None, predictors: str | PathLike[str] | None = None) -> tuple[Path, str]:
+    """The bundle folder to use and a sentence saying why it was chosen.
+
+    ``predictors`` is a bundle folder, or a folder of bundles (``<device-id>/``); without it, the bundles
+    shipped in the package. ``device_id`` picks a bundle; without it, this machine's if there is one, else the
+    only (or first) one.
+    """
+    if predictors is not None:
+        root = Path(predictors)
+        if (root / MANIFEST).is_file():
+            return root, str(root)
+        if not root.is_dir():
+            raise BundleError(f"{root}: no such predictor folder", "train one with train-predictors")
+        return _choose(root, device_id, where=str(root))
+    return _choose(BUNDLED_ROOT, device_id, where="bundled with the package")
+
+
+def _choose(root: Path, device_id: str | None, where: str) -> tuple[Path, str]:
+    devices = bundled_devices(root)
+    if not devices:
+        raise BundleError(f"no predictor bundle found ({where}: {root})",
+                          "train one with train-predictors datasets/<device-id>/ and pass --predictors DIR")
+    if device_id is not None:
+        if device_id not in devices:
+            raise BundleError(f"no predictors for device {device_id!r} ({where})", f"available: {', '.join(devices)}")
+        return root / device_id, where
+    for mine in this_machine_ids():
+        if mine in devices:
+            return root / mine, f"{where}; this machine's device"
+    if len(devices) == 1:
+        return root / devices[0], f"{where}; the only bundle, not this machine's device"
+    return root / devices[0], f"{where}; the first of {len(devices)} bundles, none is this machine's device"
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_bundle(path: str, stamp: int) -> PredictorBundle:
+    return load_bundle(path)
+
+
+def get_bundle(path: str | PathLike[str]) -> PredictorBundle:
+    """Load (once per process, until the manifest changes) and verify the bundle in ``path``."""
+    resolved = Path(path).resolve()
+    try:
+        stamp = (resolved / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        stamp = 0
+    return _cached_bundle(str(resolved), stamp)
+
+
+# ---------------------------------------------------------------------------------------------- prediction
+
+
+def spec_frame(specs: Sequence[Any]) -> pd.DataFrame:
+    """The feature rows of ``specs`` (LayerSpecs) with their ``kind``, as the profiler writes them."""
+    from layerpower.models.spec import feature_row
+
+    rows = [{**feature_row(spec), "kind": spec.kind} for spec in specs]
+    return pd.DataFrame(rows)
+
+
+def predict_layers(bundle: PredictorBundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """Per-layer runtime (s), power (W), energy (J) with interval bounds; NaN and a reason where left out."""
+    out = pd.DataFrame(index=frame.index)
+    for column in ("layer_name", "layer_type", "kind", "call_index", "flops"):
+        out[column] = frame[column] if column in frame.columns else None
+    routers = bundle.routers
+    runtime = routers["runtime_s"].predict(frame)
+    power = routers["power_w"].predict(frame)
+    reasons = routers["runtime_s"].left_out_reasons(frame)
+    power_reasons = routers["power_w"].left_out_reasons(frame)
+    reasons = np.where(reasons == "", power_reasons, reasons)
+    missing = ~np.isfinite(runtime) | ~np.isfinite(power)
+    runtime = np.where(missing, np.nan, runtime)
+    power = np.where(missing, np.nan, power)
+    energy = runtime * power
+    kinds = out["kind"].astype(str).to_numpy()
+    for name, values, unit in (("runtime", runtime, "s"), ("power", power, "w"), ("energy", energy, "j")):
+        quantity = f"{name}_{unit}"
+        low = np.full(len(frame), np.nan)
+        high = np.full(len(frame), np.nan)
+        for kind in set(kinds.tolist()):
+            band = bundle.bands.get("layer", {}).get(kind, {}).get(quantity)
+            if band is None:
+                continue
+            mask = kinds == kind
+            low[mask], high[mask] = apply_band(values[mask], (band[0], band[1]))
+        out[quantity] = values
+        out[f"{name}_low_{unit}"] = low
+        out[f"{name}_high_{unit}"] = high
+    out["unseen_op"] = np.array(["not seen in training" in str(r) for r in reasons], dtype=bool)
+    out["left_out"] = [str(r) for r in reasons]
+    return out[LAYER_OUTPUT_COLUMNS].reset_index(drop=True)
+
+
+def _model_band(bundle: PredictorBundle, quantity: str, calibrated: bool) -> tuple[float, float]:
+    band = bundle.bands.get("model", {}).get(quantity, {}).get("calibrated" if calibrated else "raw")
+    return (math.nan, math.nan) if not band else (float(band[0]), float(band[1]))
+
+
+def total_from_layers(bundle: PredictorBundle, layers: pd.DataFrame, calibrate: bool = True) -> EnergyTotal:
+    """Sum per-layer predictions into an :class:`EnergyTotal` (calibrated when the bundle has a calibration)."""
+    predicted = layers["runtime_s"].notna().to_numpy()
+    sum_runtime = float(layers.loc[predicted, "runtime_s"].sum())
+    sum_energy = float(layers.loc[predicted, "energy_j"].sum())
+    calibrated = calibrate and bundle.calibration is not None and sum_runtime > 0
+    runtime = float(bundle.calibration.apply(sum_runtime, len(layers))) if calibrated else sum_runtime
+    energy = sum_energy * runtime / sum_runtime if sum_runtime > 0 else 0.0
+    r_low, r_high = apply_band(runtime, _model_band(bundle, "runtime_s", calibrated))
+    e_low, e_high = apply_band(energy, _model_band(bundle, "energy_j", calibrated))
+    return EnergyTotal(
+        energy_j=energy,
+        energy_low_j=float(e_low),
+        energy_high_j=float(e_high),
+        runtime_s=runtime,
+        runtime_low_s=float(r_low),
+        runtime_high_s=float(r_high),
+        avg_power_w=energy / runtime if runtime > 0 else math.nan,
+        power_source=bundle.power_source,
+        is_estimate=bundle.is_estimate,
+        device_id=bundle.device_id,
+        family=bundle.family,
+        calibrated=calibrated,
+        left_out=[str(n) for n in layers.loc[~predicted, "layer_name"]],
+    )
+
+
+def _notes(bundle: PredictorBundle, layers: pd.DataFrame, batch_size: int, dtype: str) -> list[str]:
+    notes: list[str] = []
+    dtypes = bundle.training.get("dtypes") or []
+    if dtypes and dtype not in dtypes:
+        notes.append(f"the predictors were trained on {', '.join(dtypes)} only; {dtype} is an extrapolation")
+    sizes = bundle.training.get("batch_sizes") or []
+    if sizes and not min(sizes) <= batch_size <= max(sizes):
+        notes.append(f"batch size {batch_size} lies outside the trained range {min(sizes)}-{max(sizes)}")
+    left = layers[layers["left_out"] != ""]
+    for reason, count in left.groupby("left_out").size().items():
+        notes.append(f"left out {count} layer call(s): {reason}")
+    return notes
+
+
+def predict_specs(
+    specs: Sequence[Any],
+    bundle: PredictorBundle,
+    *,
+    model: str = "",
+    batch_size: int = 1,
+    dtype: str = "float32",
+    predictors: str = "",
+    bundled: bool = False,
+    calibrate: bool = True,
+) -> EnergyPrediction:
+    """Predict from LayerSpecs already extracted (see :func:`predict_energy`)."""
+    if not specs:
+        raise LayerpowerError(f"model {model!r} has no layers to predict", "check the model definition")
+    layers = predict_layers(bundle, spec_frame(specs))
+    total = total_from_layers(bundle, layers, calibrate)
+    return EnergyPrediction(model, batch_size, dtype, total, layers, predictors, bundled, bundle.coverage,
+                            tuple(_notes(bundle, layers, batch_size, dtype)))
+
+
+def predict_energy(
+    model: str,
+    batch_size: int = 1,
+    dtype: str = "fp32",
+    device_id: str | None = None,
+    predictors: str | PathLike[str] | PredictorBundle | None = None,
+    calibrate: bool = True,
+) -> EnergyPrediction:
+    """Predict the energy (J), runtime (s) and average power (W) of one forward pass of ``model``.
+
+    ``model`` is a zoo name (``"vgg16"``) or ``"package.module:factory"``; ``predictors`` a bundle folder, a
+    folder of bundles, or a loaded bundle; by default the bundle shipped for ``device_id`` (or this machine).
+    """
+    from layerpower.models.dtypes import normalize_dtype
+
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
+        raise LayerpowerError(f"batch size {batch_size!r} is not a positive integer", "use e.g. --batch-size 8")
+    canonical = normalize_dtype(dtype)
+    if isinstance(predictors, PredictorBundle):
+        bundle, where, bundled = predictors, str(predictors.path or "in memory"), False
+    else:
+        path, where = resolve_predictors(device_id, predictors)
+        bundle = get_bundle(path)
+        bundled = predictors is None
+    if device_id is not None and bundle.device_id != device_id:
+        raise BundleError(f"the predictors in {where} are for {bundle.device_id!r}, not {device_id!r}",
+                          "drop --device-id or pass that device's predictors")
+    from layerpower.models.layers import extract_layers
+
+    specs = extract_layers(model, batch_size=int(batch_size), dtype=canonical)
+    return predict_specs(specs, bundle, model=model, batch_size=int(batch_size), dtype=canonical,
+                         predictors=where, bundled=bundled, calibrate=calibrate)

@@ -1,0 +1,248 @@
+"""Leave-one-model-out evaluation of one regressor family on one device's dataset.
+
+For every model, routers are fitted on the other models' layers and predict the held-out model's layers, so
+no model's layers sit on both sides. From those held-out predictions come:
+
+- per kind and target (``runtime_s``, ``power_w``, and layer energy ``energy_j`` = runtime × power): RMSPE,
+  MAPE, R², the share within ±10 %, the interval band and its held-out coverage;
+- per model run (model × batch size × dtype): the predicted whole-model runtime and energy (sum over layers,
+  and calibrated with a calibration fitted on the *other* models) against ``model.parquet``'s measured
+  runtime_s and energy_j per forward;
+- the calibration and the interval bands a bundle stores (fitted on all models' held-out predictions).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerpower.predictors.calibration import Calibration, fit_calibration
+from layerpower.predictors.data import RUN_KEY, TARGETS, TrainingSet
+from layerpower.predictors.metrics import conformal_band, grouped_coverage, log_ratio, regression_metrics
+from layerpower.predictors.regressors import make_regressor
+from layerpower.predictors.router import LayerKindRouter
+
+#: per-layer quantities evaluated: the two targets and their product
+LAYER_QUANTITIES: tuple[str, ...] = (*TARGETS, "energy_j")
+DEFAULT_COVERAGE = 0.9
+
+
+def make_router(family: str, params: dict[str, Any] | None = None) -> LayerKindRouter:
+    """A router of ``family`` whose per-kind regressors take ``params`` (e.g. ``n_estimators``)."""
+    return LayerKindRouter(family=family, estimator=make_regressor(family, **(params or {})))
+
+
+def fit_routers(layers: pd.DataFrame, family: str, params: dict[str, Any] | None = None) -> dict[str, LayerKindRouter]:
+    """One fitted router per target (``runtime_s``, ``power_w``)."""
+    routers: dict[str, LayerKindRouter] = {}
+    for target in TARGETS:
+        routers[target] = make_router(family, params).fit(layers, layers[target].to_numpy(dtype=np.float64))
+    return routers
+
+
+def _fold(train: pd.DataFrame, test: pd.DataFrame, family: str, params: dict[str, Any] | None) -> dict[str, Any]:
+    routers = fit_routers(train, family, params)
+    out: dict[str, Any] = {"index": test.index.to_numpy()}
+    for target, router in routers.items():
+        out[f"pred_{target}"] = router.predict(test)
+        out[f"left_out_{target}"] = router.left_out_reasons(test)
+    return out
+
+
+def lomo_predictions(
+    data: TrainingSet,
+    family: str,
+    params: dict[str, Any] | None = None,
+    n_jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Held-out predictions of every layer row (``pred_runtime_s``, ``pred_power_w``, ``pred_energy_j``,
+    ``left_out``: why a row was not predicted, ``""`` when it was)."""
+    from joblib import Parallel, delayed
+
+    from layerpower.dataset.split import leave_one_model_out_indices
+
+    layers = data.layers
+    folds = list(leave_one_model_out_indices(layers["model"].astype(str).to_numpy()))
+    jobs = (delayed(_fold)(layers.iloc[train], layers.iloc[test], family, params) for _, train, test in folds)
+    held = layers[[*RUN_KEY, "kind", "layer_name", "layer_type", "call_index", *TARGETS]].copy()
+    for target in TARGETS:
+        held[f"pred_{target}"] = np.nan
+    held["left_out"] = ""
+    runner = Parallel(n_jobs=n_jobs, return_as="generator")
+    for done, result in enumerate(runner(jobs), start=1):
+        index = result["index"]
+        for target in TARGETS:
+            held.loc[index, f"pred_{target}"] = result[f"pred_{target}"]
+        held.loc[index, "left_out"] = result["left_out_runtime_s"]
+        if progress is not None:
+            progress(done, len(folds))
+    held["energy_j"] = held["runtime_s"] * held["power_w"]
+    held["pred_energy_j"] = held["pred_runtime_s"] * held["pred_power_w"]
+    return held
+
+
+def layer_metrics(held: pd.DataFrame, coverage: float = DEFAULT_COVERAGE) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Per kind and quantity: metrics on held-out rows plus the interval band and its held-out coverage."""
+    rows: list[dict[str, Any]] = []
+    bands: dict[str, dict[str, list[float]]] = {}
+    for kind, part in held.groupby("kind", sort=True):
+        bands[str(kind)] = {}
+        for quantity in LAYER_QUANTITIES:
+            measured = part[quantity].to_numpy(dtype=np.float64)
+            predicted = part[f"pred_{quantity}"].to_numpy(dtype=np.float64)
+            residual = log_ratio(predicted, measured)
+            band = conformal_band(residual, coverage)
+            bands[str(kind)][quantity] = [band[0], band[1]]
+            rows.append(
+                {
+                    "kind": kind,
+                    "target": quantity,
+                    **regression_metrics(measured, predicted),
+                    "left_out": int(part["left_out"].astype(bool).sum()),
+                    "band_lo": band[0],
+                    "band_hi": band[1],
+                    "coverage": grouped_coverage(residual, part["model"].to_numpy(), coverage),
+                }
+            )
+    return pd.DataFrame(rows), bands
+
+
+def model_level(held: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
+    """Per model run: summed held-out layer predictions, raw and calibrated (calibration from other models)."""
+    agg = held.groupby(RUN_KEY, sort=True).agg(
+        sum_runtime_s=("pred_runtime_s", "sum"),
+        sum_energy_j=("pred_energy_j", "sum"),
+        predicted_calls=("pred_runtime_s", "count"),
+        rows=("pred_runtime_s", "size"),
+    )
+    agg = agg.reset_index()
+    keep = [*RUN_KEY, "runtime_s", "energy_j", "layer_calls"]
+    measured = models[keep].rename(columns={"runtime_s": "measured_runtime_s", "energy_j": "measured_energy_j"})
+    measured = measured.astype({"batch_size": int})
+    agg = agg.astype({"batch_size": int})
+    table = measured.merge(agg, on=RUN_KEY, how="inner").sort_values(RUN_KEY).reset_index(drop=True)
+    table["layer_calls"] = table["layer_calls"].where(table["layer_calls"] > 0, table["rows"])
+    cal_runtime = np.full(len(table), np.nan)
+    names = table["model"].astype(str).to_numpy()
+    for model in sorted(set(names)):
+        mine = names == model
+        cal = fit_calibration(
+            table.loc[~mine, "sum_runtime_s"].to_numpy(),
+            table.loc[~mine, "layer_calls"].to_numpy(),
+            table.loc[~mine, "measured_runtime_s"].to_numpy(),
+        )
+        cal_runtime[mine] = cal.apply(table.loc[mine, "sum_runtime_s"].to_numpy(), table.loc[mine, "layer_calls"].to_numpy())
+    table["pred_runtime_s"] = table["sum_runtime_s"]
+    table["pred_runtime_cal_s"] = cal_runtime
+    table["pred_energy_j"] = table["sum_energy_j"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        table["pred_energy_cal_j"] = table["sum_energy_j"] * cal_runtime / table["sum_runtime_s"]
+    for column, measured_column in (
+        ("pred_runtime_s", "measured_runtime_s"),
+        ("pred_runtime_cal_s", "measured_runtime_s"),
+        ("pred_energy_j", "measured_energy_j"),
+        ("pred_energy_cal_j", "measured_energy_j"),
+    ):
+        table[f"err_{column}"] = table[column] / table[measured_column] - 1.0
+    return table
+
+
+def _summary(table: pd.DataFrame, coverage: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    summary: dict[str, Any] = {"runs": int(len(table)), "models": int(table["model"].nunique())}
+    bands: dict[str, Any] = {}
+    groups = table["model"].to_numpy()
+    for quantity, measured_column in (("runtime_s", "measured_runtime_s"), ("energy_j", "measured_energy_j")):
+        stem = quantity.rsplit("_", 1)[0]
+        unit = quantity.rsplit("_", 1)[1]
+        bands[quantity] = {}
+        for label, column in (("raw", f"pred_{stem}_{unit}"), ("calibrated", f"pred_{stem}_cal_{unit}")):
+            measured = table[measured_column].to_numpy(dtype=np.float64)
+            predicted = table[column].to_numpy(dtype=np.float64)
+            metrics = regression_metrics(measured, predicted)
+            residual = log_ratio(predicted, measured)
+            band = conformal_band(residual, coverage)
+            bands[quantity][label] = [band[0], band[1]]
+            summary[f"{quantity}_{label}"] = {
+                "median_ape": metrics["median_ape"],
+                "mape": metrics["mape"],
+                "rmspe": metrics["rmspe"],
+                "within_10": metrics["within_10"],
+                "r2": metrics["r2"],
+                "band": [band[0], band[1]],
+                "coverage": grouped_coverage(residual, groups, coverage),
+            }
+    return summary, bands
+
+
+@dataclass
+class Evaluation:
+    """The leave-one-model-out evaluation of one family (see the module docstring)."""
+
+    family: str
+    coverage: float
+    layers: pd.DataFrame = field(repr=False)
+    layer_metrics: pd.DataFrame = field(repr=False)
+    models: pd.DataFrame = field(repr=False)
+    summary: dict[str, Any]
+    calibration: Calibration
+    bands: dict[str, Any]
+
+    @property
+    def score(self) -> float:
+        """The selection score: median absolute relative error of the calibrated whole-model runtime."""
+        value = self.summary.get("runtime_s_calibrated", {}).get("median_ape", math.nan)
+        return float(value) if value == value else math.inf
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able figures (no per-layer rows) for a bundle's manifest."""
+        model_columns = [
+            *RUN_KEY, "measured_runtime_s", "pred_runtime_s", "pred_runtime_cal_s",
+            "measured_energy_j", "pred_energy_j", "pred_energy_cal_j", "layer_calls", "predicted_calls",
+        ]
+        return {
+            "method": "leave-one-model-out",
+            "family": self.family,
+            "coverage_nominal": self.coverage,
+            "layer_metrics": _records(self.layer_metrics),
+            "model_summary": self.summary,
+            "models": _records(self.models[model_columns]),
+        }
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for row in frame.to_dict(orient="records"):
+        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else _plain(v)) for k, v in row.items()})
+    return out
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def evaluate_family(
+    data: TrainingSet,
+    family: str,
+    params: dict[str, Any] | None = None,
+    coverage: float = DEFAULT_COVERAGE,
+    n_jobs: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+) -> Evaluation:
+    """Leave-one-model-out evaluation of ``family`` on ``data`` (needs at least two models)."""
+    held = lomo_predictions(data, family, params, n_jobs, progress)
+    metrics, layer_bands = layer_metrics(held, coverage)
+    table = model_level(held, data.models)
+    summary, model_bands = _summary(table, coverage)
+    calibration = fit_calibration(
+        table["sum_runtime_s"].to_numpy(), table["layer_calls"].to_numpy(), table["measured_runtime_s"].to_numpy()
+    )
+    bands = {"layer": layer_bands, "model": model_bands}
+    return Evaluation(family, coverage, held, metrics, table, summary, calibration, bands)

@@ -1,0 +1,382 @@
+"""The whole model end to end: a robust runtime over several fresh processes, with energy and power.
+
+A model's latency varies by several percent between processes on a shared machine (memory layout,
+thread placement, neighbours), so its ground truth is measured in ``processes`` fresh Python processes.
+Each process builds the model, runs two warm-up forwards, then times ``repeats`` forwards one by one
+inside one meter window, and reports the median forward time and the window's energy per forward.
+The result keeps the median across processes and the spread (min, max, CV)::
+
+    from layerpower.profiling.whole_model import measure_whole_model
+    r = measure_whole_model("resnet18", batch_size=1, dtype="fp32", device="cpu", processes=3)
+    r.runtime_s, r.runtime_cv, r.energy_j, r.power_source, r.statistic
+
+Each process runs ``python -m layerpower.profiling.whole_model --model NAME --config B:DTYPE ...`` and
+prints one JSON document on stdout (see :func:`main`). ``processes=0`` (or an ``nn.Module`` instead of a
+name) measures in the calling process instead. Units: seconds, joules, watts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from layerpower.errors import LayerpowerError
+
+if TYPE_CHECKING:
+    from torch import nn
+
+#: warm-up forwards before timing, in every process
+WARMUP_FORWARDS = 2
+#: default forwards per process: enough to fill this many seconds, clamped to REPEATS_RANGE
+DEFAULT_BUDGET_S = 2.0
+REPEATS_RANGE = (5, 30)
+#: a worker process that runs longer than this is stopped (seconds)
+WORKER_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class ProcessResult:
+    """One process's measurement of one (batch size, dtype). Units: s, J, W."""
+
+    batch_size: int
+    dtype: str
+    runtime_s: float  # median of the timed forwards
+    runtime_mean_s: float
+    times_s: list[float]
+    repeats: int
+    energy_j: float  # per forward: window energy / repeats
+    power_w: float  # window energy / window duration
+    power_source: str
+    is_estimate: bool
+    torch_threads: int
+    pid: int
+
+
+@dataclass(frozen=True)
+class WholeModelResult:
+    """A model end to end: medians across processes, spread, energy per forward and where power came from."""
+
+    model: str
+    batch_size: int
+    dtype: str
+    device: str
+    runtime_s: float  # median across processes of each process's median forward
+    runtime_min_s: float
+    runtime_max_s: float
+    runtime_cv: float  # across processes
+    processes: int  # fresh processes measured (0: measured in the calling process)
+    repeats: int  # forwards per process
+    statistic: str
+    energy_j: float  # per forward, median across processes
+    power_w: float  # median across processes
+    dynamic_power_w: float  # power_w - idle_power_w (NaN when no idle power was given)
+    idle_power_w: float
+    power_source: str
+    is_estimate: bool
+    per_process: list[ProcessResult] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain values (per-process results as dicts)."""
+        return asdict(self)
+
+
+def measure_whole_model(
+    model: str | nn.Module,
+    batch_size: int = 1,
+    dtype: str = "float32",
+    device: str = "cpu",
+    processes: int = 3,
+    repeats: int | None = None,
+    power_source: str | None = None,
+    *,
+    tdp_w: float | None = None,
+    idle_power_w: float | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    repeats_range: tuple[int, int] = REPEATS_RANGE,
+    input_shape: Sequence[int] | None = None,
+) -> WholeModelResult:
+    """Measure ``model`` (a zoo name, or an ``nn.Module`` measured in this process) end to end.
+
+    ``processes`` fresh processes each time ``repeats`` forwards (default: enough for ``budget_s``
+    seconds, clamped to ``repeats_range``; the first process chooses, the others reuse its count).
+    ``power_source`` is a source name (None: the best available); ``idle_power_w`` (e.g. from
+    ``Meter.idle_power``) gives ``dynamic_power_w``. ``input_shape`` (per sample, no batch dim) applies to
+    an ``nn.Module``; a name uses the zoo's natural input shape.
+    """
+    results = measure_whole_model_configs(
+        model,
+        [(batch_size, dtype)],
+        device=device,
+        processes=processes,
+        repeats=repeats,
+        power_source=power_source,
+        tdp_w=tdp_w,
+        idle_power_w=idle_power_w,
+        budget_s=budget_s,
+        repeats_range=repeats_range,
+        input_shape=input_shape,
+    )
+    return next(iter(results.values()))
+
+
+def measure_whole_model_configs(
+    model: str | nn.Module,
+    configs: Sequence[tuple[int, str]],
+    *,
+    device: str = "cpu",
+    processes: int = 3,
+    repeats: int | None = None,
+    power_source: str | None = None,
+    tdp_w: float | None = None,
+    idle_power_w: float | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    repeats_range: tuple[int, int] = REPEATS_RANGE,
+    input_shape: Sequence[int] | None = None,
+) -> dict[tuple[int, str], WholeModelResult]:
+    """:func:`measure_whole_model` for several (batch size, dtype) configs, sharing each process.
+
+    Returns one result per config, keyed by (batch size, canonical dtype name).
+    """
+    from layerpower.models.dtypes import normalize_dtype
+
+    configs = [(int(b), normalize_dtype(d)) for b, d in configs]
+    if not configs:
+        raise LayerpowerError("no (batch size, dtype) configuration to measure")
+    if isinstance(model, str):
+        from layerpower.models.zoo import resolve_model
+
+        model = resolve_model(model).name  # an unknown name fails here, before any process starts
+    in_process = not isinstance(model, str) or processes <= 0
+    name = model if isinstance(model, str) else type(model).__name__
+    chosen: dict[tuple[int, str], int | None] = dict.fromkeys(configs, repeats)
+    runs: list[list[ProcessResult]] = []
+    for _ in range(1 if in_process else processes):
+        if in_process:
+            results = measure_in_process(
+                model, configs, device=device, repeats=chosen, power_source=power_source, tdp_w=tdp_w,
+                budget_s=budget_s, repeats_range=repeats_range, input_shape=input_shape,
+            )  # fmt: skip
+        else:
+            results = _run_worker(
+                str(model), configs, device=device, repeats=chosen, power_source=power_source, tdp_w=tdp_w,
+                budget_s=budget_s, repeats_range=repeats_range,
+            )  # fmt: skip
+        for result in results:
+            chosen[(result.batch_size, result.dtype)] = result.repeats
+        runs.append(results)
+    out: dict[tuple[int, str], WholeModelResult] = {}
+    for config in configs:
+        per = [r for run in runs for r in run if (r.batch_size, r.dtype) == config]
+        out[config] = _combine(name, config, device, per, 0 if in_process else processes, idle_power_w)
+    return out
+
+
+def _combine(
+    name: str,
+    config: tuple[int, str],
+    device: str,
+    per: list[ProcessResult],
+    processes: int,
+    idle_power_w: float | None,
+) -> WholeModelResult:
+    from layerpower.profiling.isolated import coefficient_of_variation
+
+    runtimes = [p.runtime_s for p in per]
+    power = statistics.median([p.power_w for p in per])
+    idle = float("nan") if idle_power_w is None else float(idle_power_w)
+    repeats = per[0].repeats
+    where = f"median of {processes} processes" if processes else "measured in the calling process"
+    return WholeModelResult(
+        model=name,
+        batch_size=config[0],
+        dtype=config[1],
+        device=str(device),
+        runtime_s=statistics.median(runtimes),
+        runtime_min_s=min(runtimes),
+        runtime_max_s=max(runtimes),
+        runtime_cv=coefficient_of_variation(runtimes),
+        processes=processes,
+        repeats=repeats,
+        statistic=f"median of {repeats} forwards per process, {where}",
+        energy_j=statistics.median([p.energy_j for p in per]),
+        power_w=power,
+        dynamic_power_w=power - idle,
+        idle_power_w=idle,
+        power_source=per[0].power_source,
+        is_estimate=per[0].is_estimate,
+        per_process=per,
+    )
+
+
+def measure_in_process(
+    model: str | nn.Module,
+    configs: Sequence[tuple[int, str]],
+    *,
+    device: str = "cpu",
+    repeats: dict[tuple[int, str], int | None] | int | None = None,
+    power_source: str | None = None,
+    tdp_w: float | None = None,
+    budget_s: float = DEFAULT_BUDGET_S,
+    repeats_range: tuple[int, int] = REPEATS_RANGE,
+    input_shape: Sequence[int] | None = None,
+) -> list[ProcessResult]:
+    """Measure ``model`` in this process for each (batch size, dtype); what one worker process does."""
+    import torch
+
+    from layerpower.models.dtypes import normalize_dtype, torch_dtype
+    from layerpower.models.zoo import DEFAULT_INPUT_SHAPE, build_model, resolve_model
+    from layerpower.profiling.meter import Meter
+    from layerpower.profiling.settings import _clamp_count
+    from layerpower.profiling.timing import Stopwatch, sync_function
+
+    if isinstance(model, str):
+        entry = resolve_model(model)
+        shape = tuple(entry.input_shape)
+        base = build_model(entry, device=device)
+    else:
+        shape = tuple(input_shape or getattr(model, "input_shape", DEFAULT_INPUT_SHAPE))
+        base = model.to(device).eval()
+    sync = sync_function(device)
+    out: list[ProcessResult] = []
+    with Meter(power_source, tdp_w=tdp_w, warn_short=False) as meter, torch.no_grad():
+        for batch_size, dtype_name in configs:
+            dtype_name = normalize_dtype(dtype_name)
+            net = base.to(torch_dtype(dtype_name))
+            x = torch.randn(int(batch_size), *shape, dtype=torch_dtype(dtype_name), device=device)
+            watch = Stopwatch(device)
+            warm = 0.0
+            for _ in range(WARMUP_FORWARDS):
+                sync()
+                watch.start()
+                net(x)
+                warm = watch.stop()
+            wanted = repeats.get((int(batch_size), dtype_name)) if isinstance(repeats, dict) else repeats
+            count = int(wanted) if wanted else _clamp_count(budget_s, warm, repeats_range)
+            times: list[float] = []
+            with meter.window(sync=sync) as window:
+                for _ in range(count):
+                    watch.start()
+                    net(x)
+                    times.append(watch.stop())
+            m = window.result
+            out.append(
+                ProcessResult(
+                    batch_size=int(batch_size),
+                    dtype=dtype_name,
+                    runtime_s=statistics.median(times),
+                    runtime_mean_s=statistics.fmean(times),
+                    times_s=times,
+                    repeats=count,
+                    energy_j=m.energy_j / count,
+                    power_w=m.avg_power_w,
+                    power_source=m.source,
+                    is_estimate=m.is_estimate,
+                    torch_threads=torch.get_num_threads(),
+                    pid=os.getpid(),
+                )
+            )
+    return out
+
+
+def _worker_env() -> dict[str, str]:
+    """The environment for a worker: this process's import path, so user factories resolve there too."""
+    env = dict(os.environ)
+    paths = [p for p in sys.path if p and os.path.isdir(p)]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+    torch = sys.modules.get("torch")
+    if torch is not None and "LAYERPOWER_TORCH_THREADS" not in env:
+        env["LAYERPOWER_TORCH_THREADS"] = str(torch.get_num_threads())
+    return env
+
+
+def _run_worker(
+    model: str,
+    configs: Sequence[tuple[int, str]],
+    *,
+    device: str,
+    repeats: dict[tuple[int, str], int | None],
+    power_source: str | None,
+    tdp_w: float | None,
+    budget_s: float,
+    repeats_range: tuple[int, int],
+) -> list[ProcessResult]:
+    command = [sys.executable, "-m", "layerpower.profiling.whole_model", "--model", model, "--device", device]
+    for batch_size, dtype_name in configs:
+        command += ["--config", f"{batch_size}:{dtype_name}:{repeats.get((batch_size, dtype_name)) or 0}"]
+    command += ["--budget", str(budget_s), "--repeats-range", f"{repeats_range[0]}:{repeats_range[1]}"]
+    if power_source:
+        command += ["--power-source", power_source]
+    if tdp_w is not None:
+        command += ["--tdp", str(tdp_w)]
+    try:
+        done = subprocess.run(
+            command, capture_output=True, text=True, env=_worker_env(), timeout=WORKER_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        raise LayerpowerError(
+            f"whole-model measurement of {model!r} took longer than {WORKER_TIMEOUT_S:.0f} s"
+        ) from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
+        reason = lines[-1] if lines else f"exit status {done.returncode}"
+        raise LayerpowerError(f"whole-model measurement of {model!r} failed in a worker process: {reason}")
+    try:
+        payload = json.loads(done.stdout.strip().splitlines()[-1])
+    except (json.JSONDecodeError, IndexError):
+        raise LayerpowerError(f"whole-model worker for {model!r} printed no result") from None
+    return [ProcessResult(**item) for item in payload["results"]]
+
+
+def _parse_config(text: str) -> tuple[int, str, int]:
+    parts = text.split(":")
+    if len(parts) not in (2, 3):
+        raise argparse.ArgumentTypeError(f"config {text!r} is not BATCH:DTYPE[:REPEATS]")
+    return int(parts[0]), parts[1], int(parts[2]) if len(parts) == 3 else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Worker entry point: measure and print ``{"results": [ProcessResult, ...]}`` as one JSON line."""
+    parser = argparse.ArgumentParser(prog="python -m layerpower.profiling.whole_model", description=__doc__)
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--config", action="append", type=_parse_config, required=True,
+                        help="BATCH:DTYPE[:REPEATS] (REPEATS 0: choose from --budget)")  # fmt: skip
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S)
+    parser.add_argument("--repeats-range", default=f"{REPEATS_RANGE[0]}:{REPEATS_RANGE[1]}")
+    parser.add_argument("--power-source", default=None)
+    parser.add_argument("--tdp", type=float, default=None)
+    args = parser.parse_args(argv)
+    threads = os.environ.get("LAYERPOWER_TORCH_THREADS")
+    if threads:
+        import torch
+
+        torch.set_num_threads(int(threads))
+    low, high = (int(v) for v in args.repeats_range.split(":"))
+    configs = [(b, d) for b, d, _ in args.config]
+    repeats = {(b, d): (r or None) for b, d, r in args.config}
+    try:
+        from layerpower.models.dtypes import normalize_dtype
+
+        repeats = {(b, normalize_dtype(d)): r for (b, d), r in repeats.items()}
+        results = measure_in_process(
+            args.model, configs, device=args.device, repeats=repeats, power_source=args.power_source,
+            tdp_w=args.tdp, budget_s=args.budget, repeats_range=(low, high),
+        )  # fmt: skip
+    except LayerpowerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps({"results": [asdict(r) for r in results]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""Read a tree of experiment results into tidy DataFrames.
+
+The experiment runner writes ``<root>/<seed>/<timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>/``
+(timestamp ``YYYYmmddTHHMMSS``; no field contains ``_``, so ``tf-keras`` and ``mixed-fp16`` are single
+fields; the older ``mixed_fp16`` spelling is accepted and normalised). A successful run holds
+``config.json``, ``train.csv``, ``test.csv``, ``train_samples.csv``, ``test_samples.csv`` and
+``global_metrics.csv``; a failed run holds ``config.json`` and ``error.txt``.
+
+:func:`read_results` reads every run in parallel (threads) and returns a :class:`ResultsFrame`:
+
+* ``runs`` -- one row per successful run: its configuration (from ``config.json`` where present, else the
+  folder name), the global metrics, the test metrics (``test_loss``, ``test_accuracy`` | ``test_mae``), the
+  last epoch of training (``final_*``), ``epochs_run``, ``mean_epoch_time``, average power per phase
+  (``training_power_w = training_energy_j / training_time``) and telemetry means.
+* ``failed`` -- one row per failed run with ``reason`` (last line of ``error.txt``) and the full ``error``.
+* ``skipped`` -- folders that could not be read (an unreadable file, an unrecognised folder name), with why.
+* ``history`` -- every epoch of every run (``train.csv`` plus ``run_id``).
+* ``samples`` -- every telemetry sample (``*_samples.csv`` plus ``run_id``, ``phase`` and ``elapsed_s``).
+
+Nothing stops on a bad run: it lands in ``skipped`` with its reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerpower.errors import LayerpowerError
+
+#: configuration fields every run has, in order
+CONFIG_FIELDS: tuple[str, ...] = ("backend", "model", "complexity", "precision", "seed")
+#: the run folder's timestamp format (``layerpower.experiments.config.TIMESTAMP_FORMAT``)
+TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S"
+#: keys of config.json that describe the bookkeeping of a run, not its configuration (left out of ``runs``)
+BOOKKEEPING_KEYS: frozenset[str] = frozenset(
+    {"run_name", "started_at", "schema_version", "layerpower_version", "python", "data_dir", "versions", "samples"}
+)
+#: files that mark a folder as a run
+RUN_FILES: tuple[str, ...] = ("config.json", "global_metrics.csv", "train.csv", "test.csv", "error.txt")
+
+_FIELD = r"[A-Za-z0-9.+-]+"
+RUN_NAME_RE = re.compile(
+    rf"^(?P<timestamp>\d{{8}}T\d{{6}})_(?P<backend>{_FIELD})_(?P<model>{_FIELD})_(?P<complexity>{_FIELD})"
+    rf"_(?P<precision>(?:mixed_)?{_FIELD})_(?P<seed>-?\d+)$"
+)
+
+#: quality metrics and their directions, as they appear in ``runs``
+QUALITY_DIRECTIONS: dict[str, str] = {
+    "test_accuracy": "max",
+    "test_mae": "min",
+    "final_val_accuracy": "max",
+    "final_val_mae": "min",
+}
+
+
+@dataclass
+class ResultsFrame:
+    """Everything read from a results tree (see the module docstring for the columns)."""
+
+    runs: pd.DataFrame
+    failed: pd.DataFrame
+    skipped: pd.DataFrame
+    history: pd.DataFrame = field(default_factory=pd.DataFrame)
+    samples: pd.DataFrame = field(default_factory=pd.DataFrame)
+    root: Path | None = None
+
+    def __iter__(self):  # ``runs, failed = read_results(root)`` (the two frames most callers want)
+        return iter((self.runs, self.failed))
+
+    @property
+    def config_columns(self) -> list[str]:
+        """The configuration columns present in ``runs`` (the five fields, then other config keys)."""
+        return [c for c in self.runs.columns if c in CONFIG_FIELDS] + [
+            c for c in self.runs.attrs.get("config_keys", []) if c in self.runs.columns and c not in CONFIG_FIELDS
+        ]
+
+    @property
+    def metric_columns(self) -> list[str]:
+        """The numeric measured columns of ``runs``."""
+        skip = {*self.config_columns, "run_id", "run_dir", "timestamp"}
+        return [
+            c for c in self.runs.columns
+            if c not in skip
+            and not c.endswith("_source")
+            and pd.api.types.is_numeric_dtype(self.runs[c])
+            and not pd.api.types.is_bool_dtype(self.runs[c])
+            and self.runs[c].notna().any()
+        ]
+
+    def summary_line(self) -> str:
+        """``"12 runs read, 1 failed, 2 skipped"``."""
+        return f"{len(self.runs)} run(s) read, {len(self.failed)} failed, {len(self.skipped)} skipped"
+
+
+def parse_run_name(name: str) -> dict[str, Any] | None:
+    """The fields of a run folder name (``seed`` int, ``timestamp`` Timestamp), or ``None`` if it is not one."""
+    match = RUN_NAME_RE.match(name)
+    if match is None:
+        return None
+    fields: dict[str, Any] = match.groupdict()
+    fields["precision"] = fields["precision"].replace("_", "-")
+    fields["seed"] = int(fields["seed"])
+    fields["timestamp"] = pd.to_datetime(fields["timestamp"], format=TIMESTAMP_FORMAT, errors="coerce")
+    return fields
+
+
+def read_results(
+    root: str | os.PathLike[str],
+    *,
+    workers: int | None = None,
+    samples: bool = True,
+    progress: bool = False,
+) -> ResultsFrame:
+    """Read every run under ``root`` (see the module docstring). Raises only when ``root`` is missing.
+
+    ``workers`` threads read runs in parallel (default: up to 8). ``samples=False`` skips the telemetry
+    files (faster when only the summary is needed). ``progress`` shows a bar on stderr.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise LayerpowerError(f"results folder {root} does not exist", "pass the --out folder of run-experiments")
+    candidates, skipped = _find_run_dirs(root)
+    workers = workers or min(8, (os.cpu_count() or 2) * 2)
+    outcomes: list[_Outcome] = []
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        iterator: Iterable[_Outcome] = pool.map(lambda p: _read_run(root, p, samples), candidates)
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(iterator, total=len(candidates), desc="reading runs", unit="run", leave=False)
+        outcomes = list(iterator)
+    runs = [o.run for o in outcomes if o.run is not None]
+    failed = [o.failed for o in outcomes if o.failed is not None]
+    skipped += [o.skipped for o in outcomes if o.skipped is not None]
+    config_keys: list[str] = []
+    for o in outcomes:
+        config_keys += [k for k in o.config_keys if k not in config_keys]
+    runs_frame = _runs_frame(runs)
+    runs_frame.attrs["config_keys"] = config_keys
+    history = _concat([o.history for o in outcomes if o.history is not None])
+    sample_frame = _concat([s for o in outcomes for s in o.samples])
+    failed_frame = pd.DataFrame(failed, columns=["run_id", "run_dir", *CONFIG_FIELDS, "reason", "error"])
+    skipped_frame = pd.DataFrame(skipped, columns=["path", "reason"])
+    return ResultsFrame(runs_frame, failed_frame, skipped_frame, history, sample_frame, root)
+
+
+# -- finding runs ---------------------------------------------------------------------------------------
+
+
+def _is_run_dir(path: Path) -> bool:
+    return RUN_NAME_RE.match(path.name) is not None or any((path / name).is_file() for name in RUN_FILES)
+
+
+def _find_run_dirs(root: Path) -> tuple[list[Path], list[dict[str, str]]]:
+    """Run folders under ``root`` (the root itself, ``root/<run>`` or ``root/<seed>/<run>``)."""
+    if _is_run_dir(root):
+        return [root], []
+    found: list[Path] = []
+    skipped: list[dict[str, str]] = []
+    for entry in sorted(_subdirs(root)):
+        if _is_run_dir(entry):
+            found.append(entry)
+            continue
+        children = sorted(_subdirs(entry))
+        if not children:
+            continue
+        for child in children:
+            if _is_run_dir(child):
+                found.append(child)
+            else:
+                skipped.append({"path": _rel(root, child), "reason": "no run files and not a run folder name"})
+    return found, skipped
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
+def _rel(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+# -- reading one run ------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    run: dict[str, Any] | None = None
+    failed: dict[str, Any] | None = None
+    skipped: dict[str, str] | None = None
+    history: pd.DataFrame | None = None
+    samples: list[pd.DataFrame] = field(default_factory=list)
+    config_keys: list[str] = field(default_factory=list)
+
+
+class _Unreadable(Exception):
+    pass
+
+
+def _read_run(root: Path, path: Path, with_samples: bool) -> _Outcome:
+    rel = _rel(root, path)
+    try:
+        return _read_run_unsafe(path, rel, with_samples)
+    except _Unreadable as exc:
+        return _Outcome(skipped={"path": rel, "reason": str(exc)})
+    except Exception as exc:  # a run must never stop the reader: report it
+        return _Outcome(skipped={"path": rel, "reason": f"{type(exc).__name__}: {exc}"})
+
+
+def _read_run_unsafe(path: Path, rel: str, with_samples: bool) -> _Outcome:
+    from_name = parse_run_name(path.name)
+    config = _read_config(path / "config.json")
+    if from_name is None and not all(k in config for k in CONFIG_FIELDS):
+        raise _Unreadable(
+            "unrecognised folder name (expected <timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>) "
+            "and no complete config.json"
+        )
+    info: dict[str, Any] = {"run_id": path.name, "run_dir": rel}
+    info["timestamp"] = (from_name or {}).get("timestamp", pd.NaT)
+    for key in CONFIG_FIELDS:
+        value = config.get(key, (from_name or {}).get(key))
+        if key == "precision" and isinstance(value, str):
+            value = value.replace("_", "-")
+        info[key] = value
+    if isinstance(info["seed"], str) and info["seed"].lstrip("-").isdigit():
+        info["seed"] = int(info["seed"])
+    if pd.isna(info["timestamp"]) and isinstance(config.get("started_at"), str):
+        info["timestamp"] = pd.to_datetime(config["started_at"], errors="coerce")
+    extra_keys = [
+        k for k, v in config.items() if k not in CONFIG_FIELDS and k not in BOOKKEEPING_KEYS and _is_scalar(v)
+    ]
+    for key in extra_keys:
+        info[key] = config[key]
+
+    error_file = path / "error.txt"
+    if error_file.is_file():
+        text = _read_text(error_file)
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        failed = {**{k: info[k] for k in ("run_id", "run_dir", *CONFIG_FIELDS)},
+                  "reason": lines[-1] if lines else "(empty error.txt)", "error": text}
+        return _Outcome(failed=failed)
+
+    global_file = path / "global_metrics.csv"
+    if not global_file.is_file():
+        raise _Unreadable("no global_metrics.csv and no error.txt (run unfinished or interrupted?)")
+    global_metrics = _read_csv(global_file)
+    if global_metrics.empty:
+        raise _Unreadable("global_metrics.csv has no rows")
+    row = dict(info)
+    for key, value in global_metrics.iloc[-1].items():
+        row[str(key)] = value
+    for key in [k for k in row if k.endswith("is_estimate")]:
+        row[key] = _as_bool(row[key])
+
+    history = None
+    if (path / "train.csv").is_file():
+        history = _read_csv(path / "train.csv")
+        if not history.empty:
+            last = history.iloc[-1]
+            for key, value in last.items():
+                if key in ("epoch", "epoch_time"):
+                    continue
+                row[f"final_{key}"] = value
+            row["epochs_run"] = len(history)
+            if "epoch_time" in history:
+                row["mean_epoch_time"] = float(pd.to_numeric(history["epoch_time"], errors="coerce").mean())
+        history.insert(0, "run_id", path.name)
+    if (path / "test.csv").is_file():
+        test = _read_csv(path / "test.csv")
+        if not test.empty:
+            for key, value in test.iloc[-1].items():
+                row[f"test_{key}"] = value
+
+    for phase, time_key, energy_key in (("training", "training_time", "training_energy_j"),
+                                         ("testing", "testing_time", "testing_energy_j")):
+        t, e = _num(row.get(time_key)), _num(row.get(energy_key))
+        row[f"{phase}_power_w"] = e / t if t and t > 0 and np.isfinite(e) else np.nan
+
+    samples: list[pd.DataFrame] = []
+    if with_samples:
+        for phase in ("train", "test"):
+            file = path / f"{phase}_samples.csv"
+            if not file.is_file():
+                continue
+            frame = _read_csv(file)
+            if frame.empty:
+                continue
+            _sample_means(frame, phase, row)
+            frame.insert(0, "phase", phase)
+            frame.insert(0, "run_id", path.name)
+            if "timestamp" in frame:
+                stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
+                frame["elapsed_s"] = stamps - stamps.min()
+            samples.append(frame)
+    return _Outcome(run=row, history=history, samples=samples, config_keys=extra_keys)
+
+
+def _sample_means(frame: pd.DataFrame, phase: str, row: dict[str, Any]) -> None:
+    """Mean power and utilisation and peak memory of one phase's telemetry, into ``row``."""
+    power_cols = [c for c in frame.columns if c == "cpu_power" or re.fullmatch(r"gpu_\d+_power", str(c))]
+    if power_cols:
+        total = frame[power_cols].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1)
+        row[f"{phase}_sampled_power_w"] = float(total.mean())
+    if "cpu_utilization" in frame:
+        row[f"{phase}_cpu_utilization"] = float(pd.to_numeric(frame["cpu_utilization"], errors="coerce").mean())
+    if "memory_used" in frame:
+        row[f"{phase}_peak_memory_used"] = float(pd.to_numeric(frame["memory_used"], errors="coerce").max())
+
+
+def _read_config(file: Path) -> dict[str, Any]:
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(_read_text(file))
+    except json.JSONDecodeError as exc:
+        raise _Unreadable(f"config.json is not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    if not isinstance(data, dict):
+        raise _Unreadable("config.json does not hold a JSON object")
+    return data
+
+
+def _read_text(file: Path) -> str:
+    try:
+        return file.read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise _Unreadable(f"{file.name}: {exc.strerror or exc}") from None
+
+
+def _read_csv(file: Path) -> pd.DataFrame:
+    try:
+        return pd.read_csv(file)
+    except pd.errors.EmptyDataError:
+        raise _Unreadable(f"{file.name} is empty") from None
+    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise _Unreadable(f"{file.name} is not a readable CSV ({first})") from None
+    except OSError as exc:
+        raise _Unreadable(f"{file.name}: {exc.strerror or exc}") from None
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float, bool))
+
+
+def _as_bool(value: Any) -> Any:
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, float, np.number)) and value in (0, 1):
+        return bool(value)
+    return value
+
+
+def _num(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("nan")
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def _runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    base = ["run_id", "run_dir", "timestamp", *CONFIG_FIELDS]
+    if not rows:
+        return pd.DataFrame(columns=base)
+    frame = pd.DataFrame(rows)
+    ordered = [c for c in base if c in frame.columns] + [c for c in frame.columns if c not in base]
+    frame = frame[ordered]
+    # numeric columns read as strings in some runs (mixed files) become numbers where every value parses
+    for column in frame.columns:
+        if column in base or not any(isinstance(v, str) for v in frame[column].dropna()):
+            continue
+        converted = pd.to_numeric(frame[column], errors="coerce")
+        if converted.notna().sum() == frame[column].notna().sum() and frame[column].notna().any():
+            frame[column] = converted
+    return frame.sort_values(["timestamp", "run_id"], na_position="last", kind="stable").reset_index(drop=True)

@@ -1,0 +1,149 @@
+"""DatasetBuilder on profiler-format files: reading, merging, LayerData and the summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from profiled_files import tiny_cnn, write_profile
+
+from layerpower.config import (
+    CONV_FEATURES,
+    CONV_FEATURES_EXTENDED,
+    DENSE_FEATURES,
+    LAYER_COLUMNS,
+    POOLING_FEATURES,
+)
+from layerpower.dataset import DatasetBuilder, LayerData, count_table, suspicious_models
+from layerpower.errors import SchemaError
+
+
+def test_read_csv_returns_schema_columns_in_si_units(training_data: Path) -> None:
+    path = training_data / "test-gpu" / "tinynet" / "convolutional.csv"
+    raw = pd.read_csv(path)
+    frame = DatasetBuilder().read_csv_and_convert_power(path)
+    assert list(frame.columns) == [*LAYER_COLUMNS["convolutional"], "source"]
+    assert len(frame) == len(raw) == 4  # 2 convolutions x batch sizes 1 and 4
+    np.testing.assert_allclose(frame["power_w"], raw["power_w"])
+    np.testing.assert_allclose(frame["runtime_s"], raw["runtime_s"])
+    assert set(frame["source"]) == {"measured"}
+    assert frame["batch_size"].tolist() == raw["batch_size"].tolist()
+
+
+def test_merge_three_models(training_data: Path) -> None:
+    files = sorted((training_data / "test-gpu").glob("*/convolutional.csv"))
+    data = DatasetBuilder(features=CONV_FEATURES).merge_feature_data(files)
+    assert isinstance(data, LayerData)
+    assert data.kind == "convolutional"
+    assert len(data) == (2 + 2 + 3) * 2
+    assert list(data.input_features.columns) == CONV_FEATURES
+    assert data.input_features.dtypes.eq(float).all()
+    assert data.power.name == "power_w" and (data.power > 0).all()
+    assert data.runtime.name == "runtime_s" and (data.runtime > 0).all()
+    assert sorted(data.model.unique()) == ["deepnet", "tinynet", "widenet"]
+    assert set(data.source) == {"measured"}
+    assert data.device_id == "test-gpu"
+    assert data.files == files
+    # every series shares the frame's index
+    for series in (data.power, data.runtime, data.model, data.source):
+        assert series.index.equals(data.input_features.index)
+
+
+def test_extended_features_and_other_kinds(training_data: Path) -> None:
+    device = training_data / "test-gpu"
+    conv = DatasetBuilder(features=CONV_FEATURES_EXTENDED).merge_feature_data(
+        sorted(device.glob("*/convolutional.csv"))
+    )
+    assert (conv.input_features["flops"] > 0).all()
+    pool = DatasetBuilder(features=POOLING_FEATURES).merge_feature_data(sorted(device.glob("*/pooling.csv")))
+    assert pool.kind == "pooling" and len(pool) == (2 + 2 + 3) * 2
+    dense = DatasetBuilder(features=DENSE_FEATURES).merge_feature_data(sorted(device.glob("*/dense.csv")))
+    assert dense.input_features["output_size"].isin([64, 10]).all()
+
+
+def test_features_must_belong_to_the_kind(training_data: Path) -> None:
+    path = training_data / "test-gpu" / "tinynet" / "dense.csv"
+    with pytest.raises(SchemaError, match="'kernel_0'.*not columns of dense files"):
+        DatasetBuilder(features=CONV_FEATURES).merge_feature_data([path])
+
+
+def test_merging_several_kinds_at_once_is_refused(training_data: Path) -> None:
+    folder = training_data / "test-gpu" / "tinynet"
+    with pytest.raises(SchemaError, match="several tables"):
+        DatasetBuilder().merge_feature_data([folder / "convolutional.csv", folder / "pooling.csv"])
+
+
+def test_merge_needs_files() -> None:
+    with pytest.raises(SchemaError, match="no files"):
+        DatasetBuilder().merge_feature_data([])
+
+
+def test_model_files(training_data: Path) -> None:
+    files = sorted((training_data / "test-gpu").glob("*/model.csv"))
+    frame = DatasetBuilder().read_model_files(files)
+    assert len(frame) == 3 * 2
+    assert set(frame["model"]) == {"tinynet", "widenet", "deepnet"}
+    assert (frame["layer_calls"] > 0).all()
+
+
+def test_summary_first_look(training_data: Path) -> None:
+    files = sorted((training_data / "test-gpu").glob("*/convolutional.csv"))
+    summary = DatasetBuilder().merge_feature_data(files).summary()
+    assert summary.rows == 14
+    assert summary.device_ids == ["test-gpu"]
+    assert summary.sources == {"measured": 14}
+    table = summary.layers_per_model
+    assert table.index.tolist() == ["deepnet", "tinynet", "widenet"]  # most rows first, then by name
+    assert table.loc["deepnet", "rows"] == 6 and table.loc["deepnet", "configs"] == 2
+    assert table.loc["deepnet", "rows_per_config"] == 3
+    assert "power [W] (power_w)" in summary.describe.index
+    assert summary.describe.loc["batch_size", "max"] == 4
+    assert summary.flags == []
+
+
+def test_summary_flags_incomplete_profile(tmp_path: Path, training_data: Path) -> None:
+    path = training_data / "test-gpu" / "tinynet" / "convolutional.csv"
+    frame = pd.read_csv(path)
+    frame.iloc[:-1].to_csv(path, index=False)  # batch size 4 lost its last convolution
+    summary = DatasetBuilder().merge_feature_data([path]).summary()
+    assert any("tinynet: convolutional rows differ between configurations" in f for f in summary.flags)
+
+
+def _counts_frame(counts: dict[str, int]) -> pd.DataFrame:
+    rows = [{"model": m, "batch_size": 1, "dtype": "float32"} for m, n in counts.items() for _ in range(n)]
+    return pd.DataFrame(rows, columns=["model", "batch_size", "dtype"])
+
+
+def test_suspicious_counts_robust_rule() -> None:
+    conv = _counts_frame({"a": 20, "b": 22, "c": 18, "d": 21, "e": 19, "f": 800})
+    dense = _counts_frame({"a": 1, "b": 1, "c": 1, "d": 1, "e": 0, "f": 1})
+    flags = suspicious_models({"convolutional": conv, "dense": dense})
+    assert any(f.startswith("f: 800 convolutional rows per configuration") for f in flags)
+    assert any(f.startswith("e: no dense rows, while 5 of 5 other models have some") for f in flags)
+    assert not any(f.startswith(("a:", "b:", "c:", "d:")) for f in flags)
+
+
+def test_count_table_lists_every_model_and_kind(training_data: Path) -> None:
+    device = training_data / "test-gpu"
+    frames = {
+        kind: DatasetBuilder(features=[]).merge_feature_data(sorted(device.glob(f"*/{kind}.csv"))).frame
+        for kind in ("convolutional", "pooling", "dense", "other")
+    }
+    table = count_table(frames)
+    assert table.loc["tinynet"].to_dict() == {
+        "convolutional": 4,
+        "pooling": 4,
+        "dense": 4,
+        "other": 4,
+        "configs": 2,
+        "total": 16,
+    }
+
+
+def test_estimate_rows_are_marked(tmp_path: Path) -> None:
+    folder = write_profile(tmp_path, power_source="estimate", specs=tiny_cnn())
+    data = DatasetBuilder().merge_feature_data([folder / "convolutional.csv"])
+    assert set(data.source) == {"estimate"}
+    assert set(data.frame["power_source"]) == {"estimate"}

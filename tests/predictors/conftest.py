@@ -1,0 +1,25 @@
+"""Fixtures of the predictor tests: a synthetic dataset in the real schema and a bundle trained on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from synthetic_layers import DEVICE, FAST_PARAMS, write_synthetic_dataset
+
+
+@pytest.fixture(scope="session")
+def synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A dataset folder of 6 synthetic models × batch sizes 1 and 4 (one model also uses GELU)."""
+    root = tmp_path_factory.mktemp("datasets") / DEVICE
+    return write_synthetic_dataset(root, extra_ops={5: ("BatchNorm2d", "GELU", "add")})
+
+
+@pytest.fixture(scope="session")
+def synthetic_bundle(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """An xgboost bundle trained on :func:`synthetic_dataset` with small regressors."""
+    from layerpower.predictors.training import train_predictors
+
+    out = tmp_path_factory.mktemp("predictors") / DEVICE
+    train_predictors(synthetic_dataset, family="xgboost", out=out, params=FAST_PARAMS["xgboost"])
+    return out
