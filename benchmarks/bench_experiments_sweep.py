@@ -54,7 +54,9 @@ def main() -> int:
                     "wall_s": run.wall_time_s,
                     "training_s": metrics["training_time"] if metrics is not None else float("nan"),
                     "testing_s": metrics["testing_time"] if metrics is not None else float("nan"),
-                    "training_energy_j": metrics["training_energy_j"] if metrics is not None else float("nan"),
+                    "training_energy_j": metrics["training_energy_j"]
+                    if metrics is not None
+                    else float("nan"),
                     "energy_source": metrics["energy_source"] if metrics is not None else "",
                 }
             )
@@ -67,7 +69,9 @@ def main() -> int:
     failed = table[table["status"] != "done"]
     ok = failed.empty and total < TARGET_S
     verdict = "PASS" if ok else "FAIL"
-    print(f"sweep of {len(table)} runs: {total:.1f} s (target < {TARGET_S:.0f} s), failed runs: {len(failed)}")
+    print(
+        f"sweep of {len(table)} runs: {total:.1f} s (target < {TARGET_S:.0f} s), failed runs: {len(failed)}"
+    )
     print(verdict)
     return 0 if ok else 1
 

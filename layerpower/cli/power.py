@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from layerpower.cli._common import CONTEXT, UsageFailure, comma_ints, echo_json, user_errors
+from layerpower.cli._common import CONTEXT, UsageFailure, comma_list, echo_json, user_errors
 from layerpower.errors import LayerpowerError
 
 SOURCE_CHOICES = ["auto", "nvml", "jetson", "rapl", "estimate"]
@@ -32,6 +32,16 @@ _tdp_option = click.option(
     default=None,
     help="CPU power at full load in watts, for the estimate (default: from a CPU table, else 3.5 W/core).",
 )
+
+
+def _gpu_indices(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
+    """click callback: ``"0,2"`` -> ``[0, 2]`` (non-negative integers)."""
+    out: list[int] = []
+    for part in comma_list(value):
+        if not part.isdigit():
+            raise click.BadParameter(f"{part!r} is not a GPU index (a non-negative integer)")
+        out.append(int(part))
+    return out
 
 
 def _estimate_note(source: Any) -> str:
@@ -100,7 +110,8 @@ def sources(tdp_w: float | None, as_json: bool, root: Path) -> None:
     help="Power source to read.",
 )
 @_tdp_option
-@click.option("--gpus", callback=comma_ints, default=None, help="NVML GPU indices to measure, e.g. 0,1 (default all).")
+@click.option("--gpus", callback=_gpu_indices, default=None,
+              help="NVML GPU indices to measure, e.g. 0,1 (implies --power-source nvml; default all).")
 @click.option("--trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Also sample power every --interval seconds and write the series to this CSV.")
 @click.option("--interval", "interval_s", type=click.FloatRange(min=0.001), default=0.1, show_default=True,
@@ -128,6 +139,10 @@ def measure(
 
     if shutil.which(command[0]) is None and not Path(command[0]).is_file():
         raise UsageFailure(f"command not found: {command[0]}")
+    if gpus and power_source not in ("auto", "nvml"):
+        raise UsageFailure(f"--gpus selects NVIDIA GPUs and needs --power-source nvml, not {power_source}")
+    if gpus:
+        power_source = "nvml"  # GPU indices name NVML devices
     meter = Meter(None if power_source == "auto" else power_source, tdp_w=tdp_w, gpus=gpus or None, root=root)
     sampler = None
     with meter, warnings.catch_warnings(record=True) as caught:

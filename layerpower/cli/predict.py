@@ -107,7 +107,8 @@ def format_training(result: TrainResult) -> str:
     lines += [
         "",
         f"family kept: {bundle.family}"
-        + (f"; calibration: runtime = {cal.a:.4g} x sum + {cal.b_s * 1e6:.3g} us x calls" if cal else ""),
+        + (f"; calibration: runtime = {cal.a:.4g} x sum + {cal.b_s * 1e6:.3g} us x calls" if cal
+           else "; no calibration (it did not lower the held-out whole-model error)"),
         f"bundle written to {bundle.path}" if bundle.path else "bundle not written",
     ]
     return "\n".join(lines)

@@ -66,7 +66,7 @@ ALL_MODELS: tuple[str, ...] = (
               help="Whole-model forwards per process (default: ~2 s worth, 5 to 30).")  # fmt: skip
 @click.option("--forwards", type=click.IntRange(min=1), default=None,
               help="Traced forwards for in-context layer runtimes (default: ~1 s worth, 3 to 20).")  # fmt: skip
-@click.option("--idle", "idle_s", type=click.FloatRange(min=0.0), default=None,
+@click.option("--idle", "idle_s", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Seconds of idle-power measurement (default by source: estimate 0.5, nvml 2.0).")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffled trial schedule.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")

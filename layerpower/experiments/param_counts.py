@@ -41,8 +41,8 @@ def backend_parameter_counts(backend: str, precision: str = "fp32") -> dict[str,
         instance = cls(get_precision(precision))
         instance.set_seed(0)
         input_shape, n_outputs = _shape(task)
-        instance.build(model_layers(task, n_outputs), input_shape, task.problem)
-        counts[f"{model}/{complexity}"] = instance.parameter_count()
+        layers = model_layers(task, n_outputs)
+        counts[f"{model}/{complexity}"] = instance.count_parameters(layers, input_shape, task.problem)
     return counts
 
 

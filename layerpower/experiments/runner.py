@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -265,8 +266,12 @@ def _row(config: RunConfig, status: str, seconds: float, run_dir: Path, error: s
     }
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b(:|$)")
+
+
 def _error_line(run_dir: Path) -> str:
-    """The last non-empty line of a failed run's error.txt (the exception), else ``""``."""
+    """What a failed run's error.txt says in one line: the last exception line of the traceback, or the
+    first line of a crash or timeout report; ``""`` when there is no error.txt."""
     path = run_dir / ERROR_FILE
     if not path.is_file():
         return ""
@@ -274,8 +279,9 @@ def _error_line(run_dir: Path) -> str:
     marker = text.find("--- output (tail) ---")
     if marker > 0:  # a crash or timeout: the first line says what happened
         return text[:marker].strip().splitlines()[0]
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[-1].strip() if lines else ""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    exceptions = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (exceptions or lines or [""])[-1]
 
 
 __all__ = ["DONE", "FAILED", "RESULT_COLUMNS", "SKIPPED", "plan_runs", "run_experiments", "run_single"]

@@ -31,6 +31,11 @@ import torch
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+try:  # private helpers: suspend the mode inside leaf modules, where it has nothing to record
+    from torch.overrides import _get_current_function_mode, _pop_mode, _push_mode
+except ImportError:  # pragma: no cover - older or newer torch: the mode stays on, ignoring leaf internals
+    _get_current_function_mode = _pop_mode = _push_mode = None  # type: ignore[assignment]
+
 from layerpower.models.ops import COUNTED_OPS, SHAPE_OPS, canonical_op_name, function_path, op_kind
 from layerpower.models.spec import KIND_CONVOLUTIONAL, KIND_DENSE, KIND_OTHER, KIND_POOLING
 
@@ -138,8 +143,24 @@ class _LayerCallTracer(TorchFunctionMode):
         self.frames: list[_Frame] = []
         self.depth = 0  # leaf (or pass-through) modules executing
         self.busy = False  # our own bookkeeping or a callback is running
-        self._leaf_calls: list[LayerCall | None] = []
+        self._leaf_calls: list[tuple[LayerCall | None, bool]] = []
         self._pushed: list[bool] = []
+
+    # -- the mode on the torch-function stack --------------------------------------------------------------
+    def push(self) -> None:
+        if _push_mode is not None:
+            _push_mode(self)
+        else:
+            self.__enter__()
+
+    def pop_if_on_top(self) -> bool:
+        """Take this mode off the stack if it is on top (inside leaf modules, and at the end)."""
+        if _get_current_function_mode is None:
+            return False
+        if _get_current_function_mode() is self:
+            _pop_mode()
+            return True
+        return False
 
     # -- callbacks ---------------------------------------------------------------------------------------
     def _begin(self, call: LayerCall) -> None:
@@ -167,6 +188,9 @@ class _LayerCallTracer(TorchFunctionMode):
     # -- module hooks ------------------------------------------------------------------------------------
     def leaf_pre(self, path: str, passthrough: bool, module: nn.Module, args: Any, kwargs: Any) -> None:
         call = None
+        # nothing inside a leaf is recorded: off the stack until it returns (cheaper, and keeps the
+        # mode's per-op cost out of the in-context timing window that opens in on_enter)
+        suspended = self.depth == 0 and not self.busy and self.pop_if_on_top()
         if self.depth == 0 and not passthrough and not self.busy:
             call = LayerCall(
                 index=len(self.calls),
@@ -183,14 +207,18 @@ class _LayerCallTracer(TorchFunctionMode):
             )
             call.call_index = self.seen[call.name]
             self._begin(call)
-        self._leaf_calls.append(call)
+        self._leaf_calls.append((call, suspended))
         self.depth += 1
 
     def leaf_post(self, module: nn.Module, args: Any, kwargs: Any, output: Any) -> None:
         self.depth -= 1
-        call = self._leaf_calls.pop()
-        if call is not None:
-            self._end(call, output)
+        call, suspended = self._leaf_calls.pop()
+        try:
+            if call is not None:
+                self._end(call, output)
+        finally:
+            if suspended:
+                self.push()
 
     def parent_pre(self, path: str, module: nn.Module, args: Any, kwargs: Any) -> None:
         pushed = self.depth == 0
@@ -274,8 +302,13 @@ def trace_layer_calls(
     was_training = model.training
     model.eval()
     try:
-        with torch.no_grad(), _hooks(model, tracer), tracer:
-            output = model(*args)
+        with torch.no_grad(), _hooks(model, tracer):
+            tracer.push()
+            try:
+                output = model(*args)
+            finally:
+                # off the stack; after an error inside a leaf module it is already off
+                tracer.pop_if_on_top() if _pop_mode is not None else tracer.__exit__(None, None, None)
     finally:
         model.train(was_training)
     return Trace(calls=tracer.calls, output=output, ignored_ops=tracer.ignored)

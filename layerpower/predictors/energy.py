@@ -81,9 +81,10 @@ class EnergyPrediction:
         """JSON-able: the total, the provenance, the notes, and the layer rows on request."""
         from dataclasses import asdict
 
+        total = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self.total).items()}
         out: dict[str, Any] = {
             "model": self.model, "batch_size": self.batch_size, "dtype": self.dtype,
-            "total": asdict(self.total), "predictors": self.predictors, "bundled": self.bundled,
+            "total": total, "predictors": self.predictors, "bundled": self.bundled,
             "interval_coverage": self.coverage, "notes": list(self.notes),
         }
         if per_layer:
@@ -104,12 +105,12 @@ def bundled_devices(root: Path = BUNDLED_ROOT) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
 
 
-def this_machine_ids() -> list[str]:
-    """Device ids of this machine, GPU first (empty where they cannot be read)."""
+def this_machine_ids(gpu: bool = True) -> list[str]:
+    """Device ids of this machine, GPU first (``gpu=False``: the CPU only); none where they cannot be read."""
     from layerpower.profiling.device import device_id
 
     ids: list[str] = []
-    for device in ("cuda", "cpu"):
+    for device in ("cuda", "cpu") if gpu else ("cpu",):
         try:
             ids.append(device_id(device))
         except Exception:  # no GPU / unreadable: not this machine's device
@@ -143,7 +144,7 @@ def _choose(root: Path, device_id: str | None, where: str) -> tuple[Path, str]:
         if device_id not in devices:
             raise BundleError(f"no predictors for device {device_id!r} ({where})", f"available: {', '.join(devices)}")
         return root / device_id, where
-    for mine in this_machine_ids():
+    for mine in this_machine_ids(gpu=any(not d.startswith("cpu-") for d in devices)):
         if mine in devices:
             return root / mine, f"{where}; this machine's device"
     if len(devices) == 1:

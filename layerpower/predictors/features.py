@@ -108,7 +108,10 @@ def source_column(frame: pd.DataFrame, name: str) -> np.ndarray:
         return sum((source_column(frame, part) for part in DERIVED[name]), start=np.zeros(len(frame)))
     if name not in frame.columns:
         raise KeyError(name)
-    return pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64)
+    column = frame[name]
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=np.float64, na_value=np.nan)
+    return pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64)
 
 
 def transform(frame: pd.DataFrame, spec: FeatureSpec, type_column: str = "layer_type") -> np.ndarray:

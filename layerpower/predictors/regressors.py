@@ -46,7 +46,7 @@ class PolynomialLassoRegressor(RegressorMixin, BaseEstimator):
         poly_columns: Sequence[int] | None = None,
         cv: int = 5,
         alphas: int = 30,
-        max_iter: int = 5000,
+        max_iter: int = 1000,
         tol: float = 1e-3,
         floor: str | float | None = "auto",
     ) -> None:
@@ -86,9 +86,12 @@ class PolynomialLassoRegressor(RegressorMixin, BaseEstimator):
                 ),
             ]
         )
+        # a standardised target makes Lasso's tolerance and alpha grid independent of the target's units
+        self.y_mean_ = float(np.mean(y))
+        self.y_scale_ = float(np.std(y)) or 1.0
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            self.model_.fit(X, y)
+            self.model_.fit(X, (y - self.y_mean_) / self.y_scale_)
         self.n_iter_ = int(np.max(self.model_.named_steps["lasso"].n_iter_))
         if self.floor == "auto":
             self.floor_ = float(np.min(y)) / 10.0 if np.all(y > 0) else -np.inf
@@ -99,7 +102,7 @@ class PolynomialLassoRegressor(RegressorMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
         X = validate_data(self, X, reset=False)
-        return np.maximum(self.model_.predict(X), self.floor_)
+        return np.maximum(self.model_.predict(X) * self.y_scale_ + self.y_mean_, self.floor_)
 
 
 class PhysicsBoostRegressor(RegressorMixin, BaseEstimator):

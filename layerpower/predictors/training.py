@@ -7,6 +7,7 @@ is how the predictors meet a model they have not seen). The bundle's routers are
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from os import PathLike
@@ -43,6 +44,15 @@ class TrainResult:
     def evaluation(self) -> Evaluation:
         """The evaluation of the bundle's family."""
         return self.evaluations[self.bundle.family]
+
+
+def calibration_helps(evaluation: Evaluation) -> bool:
+    """Whether the calibration lowered the held-out whole-model runtime error (else the bundle goes without)."""
+    raw = evaluation.summary.get("runtime_s_raw", {}).get("median_ape", float("nan"))
+    calibrated = evaluation.summary.get("runtime_s_calibrated", {}).get("median_ape", float("nan"))
+    if math.isnan(calibrated):
+        return False
+    return math.isnan(raw) or calibrated <= raw
 
 
 def _params(family: str, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -104,13 +114,16 @@ def train_predictors(
     routers = fit_routers(data.layers, chosen, chosen_params)
     training = {**data.describe(), "regressor_params": chosen_params,
                 "families_compared": {f: e.score for f, e in evaluations.items()}}
+    calibration = evaluation.calibration if calibration_helps(evaluation) else None
+    training["calibration_fitted"] = evaluation.calibration.to_dict()
+    training["calibration_used"] = calibration is not None
     bundle = PredictorBundle(
         family=chosen,
         device_id=data.device_id,
         power_source=data.power_source,
         is_estimate=data.is_estimate,
         routers=routers,
-        calibration=evaluation.calibration,
+        calibration=calibration,
         bands=evaluation.bands,
         coverage=coverage,
         training=training,

@@ -445,7 +445,7 @@ def _profile_pending(
     wholes = measure_whole_model_configs(
         entry.name, pending, device=profiler.device, processes=settings.whole_processes,
         repeats=settings.whole_repeats, power_source=profiler.source_name, tdp_w=profiler.tdp_w,
-        budget_s=settings.whole_budget_s, repeats_range=settings.whole_repeats_range,
+        budget_s=settings.whole_budget_s, repeats_range=settings.whole_repeats_range, progress=profiler.progress,
     ) if settings.whole_processes > 0 else {}  # fmt: skip
     meta = {
         "model": entry.name,

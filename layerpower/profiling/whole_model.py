@@ -139,10 +139,12 @@ def measure_whole_model_configs(
     budget_s: float = DEFAULT_BUDGET_S,
     repeats_range: tuple[int, int] = REPEATS_RANGE,
     input_shape: Sequence[int] | None = None,
+    progress: bool = False,
 ) -> dict[tuple[int, str], WholeModelResult]:
     """:func:`measure_whole_model` for several (batch size, dtype) configs, sharing each process.
 
-    Returns one result per config, keyed by (batch size, canonical dtype name).
+    Returns one result per config, keyed by (batch size, canonical dtype name). ``progress`` shows a bar
+    over the processes on stderr.
     """
     from layerpower.models.dtypes import normalize_dtype
 
@@ -157,7 +159,9 @@ def measure_whole_model_configs(
     name = model if isinstance(model, str) else type(model).__name__
     chosen: dict[tuple[int, str], int | None] = dict.fromkeys(configs, repeats)
     runs: list[list[ProcessResult]] = []
-    for _ in range(1 if in_process else processes):
+    count = 1 if in_process else processes
+    bar = _bar(progress, f"{name} whole model", count)
+    for _ in range(count):
         if in_process:
             results = measure_in_process(
                 model, configs, device=device, repeats=chosen, power_source=power_source, tdp_w=tdp_w,
@@ -171,11 +175,19 @@ def measure_whole_model_configs(
         for result in results:
             chosen[(result.batch_size, result.dtype)] = result.repeats
         runs.append(results)
+        bar.update(1)
+    bar.close()
     out: dict[tuple[int, str], WholeModelResult] = {}
     for config in configs:
         per = [r for run in runs for r in run if (r.batch_size, r.dtype) == config]
         out[config] = _combine(name, config, device, per, 0 if in_process else processes, idle_power_w)
     return out
+
+
+def _bar(enabled: bool, label: str, total: int) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=label, unit="process", disable=not enabled, file=sys.stderr, leave=False)
 
 
 def _combine(

@@ -154,3 +154,41 @@ def test_non_replayable_call_is_a_clear_error() -> None:
     assert spec.extra["replayable"] is False
     with pytest.raises(LayerpowerError, match="cannot be replayed"):
         isolated_layer(spec, model)
+
+
+class Boom(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize("fail_in", ["leaf", "callback"])
+def test_a_failing_forward_leaves_no_mode_or_hooks_behind(fail_in: str) -> None:
+    model = nn.Sequential(nn.Linear(3, 3), Boom() if fail_in == "leaf" else nn.ReLU())
+    depth = torch._C._len_torch_function_stack()
+
+    def on_enter(call):
+        if fail_in == "callback" and call.module_type == "ReLU":
+            raise ValueError("callback failed")
+
+    with pytest.raises((RuntimeError, ValueError)):
+        trace_layer_calls(model, torch.randn(1, 3), on_enter=on_enter)
+    assert torch._C._len_torch_function_stack() == depth
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    ok = nn.Sequential(nn.Linear(3, 3), nn.ReLU())
+    assert [c.name for c in trace_layer_calls(ok, torch.randn(1, 3)).calls] == ["0", "1"]
+
+
+def test_call_encoding_round_trip() -> None:
+    from layerpower.models.encoding import decode_call, encode_call
+
+    x = torch.randn(2, 3)
+    encoded = encode_call(
+        ([x, x], (1, 2), slice(0, None, 2), ...), {"dtype": torch.float16, "size": torch.Size([4]), "p": 0.5}
+    )
+    extra = json.loads(json.dumps(encoded.to_extra()))
+    assert extra["arg_shapes"] == [[2, 3]] and extra["replayable"] is True  # one placeholder per tensor
+    fresh = torch.zeros(2, 3)
+    args, kwargs = decode_call(extra, [fresh], "cpu")
+    assert args[0][0] is fresh and args[0][1] is fresh
+    assert args[1:] == ((1, 2), slice(0, None, 2), Ellipsis)
+    assert kwargs == {"dtype": torch.float16, "size": (4,), "p": 0.5}

@@ -78,3 +78,14 @@ def test_bad_inputs_are_refused(tmp_path, training):
     frame.to_parquet(broken / "dense.parquet")
     with pytest.raises(SchemaError, match=r"dense\.parquet: missing column\(s\) 'rows'"):
         load_training_set(broken)
+
+
+def test_calibration_is_dropped_when_it_does_not_help(training):
+    from layerpower.predictors.training import calibration_helps
+
+    ev = evaluate_family(training, "xgboost", FAST_PARAMS["xgboost"])
+    ev.summary["runtime_s_raw"]["median_ape"] = 0.01
+    ev.summary["runtime_s_calibrated"]["median_ape"] = 0.02
+    assert not calibration_helps(ev)
+    ev.summary["runtime_s_calibrated"]["median_ape"] = 0.005
+    assert calibration_helps(ev)

@@ -132,3 +132,14 @@ def test_unknown_command_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyP
 def test_bad_tdp_is_rejected():
     result = run("measure", "--tdp", "0", "--", PY, "-c", "pass")
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_gpus_without_nvml_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    hide_pynvml(monkeypatch)
+    result = run("measure", "--sysfs-root", str(tmp_path), "--gpus", "0", "--", PY, "-c", "pass")
+    assert_one_line_error(result, "power source 'nvml' is not available")
+
+
+def test_gpus_with_another_source_is_one_line(tmp_path: Path):
+    result = run("measure", "--power-source", "estimate", "--gpus", "0", "--", PY, "-c", "pass")
+    assert_one_line_error(result, "--gpus selects NVIDIA GPUs")

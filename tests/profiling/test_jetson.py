@@ -52,8 +52,8 @@ def test_energy_is_integrated_power(tmp_path: Path):
         m = meter.measure(lambda: time.sleep(0.15))
         meter.source.close()
     assert m.source == "jetson" and not m.is_estimate and m.method == "integrated"
-    assert m.avg_power_w == pytest.approx(10.0, rel=1e-3)  # constant power: exact up to read timing
-    assert m.per_device["VDD_SOC"] == pytest.approx(2.0 * m.duration_s, rel=1e-3)
+    assert m.avg_power_w == pytest.approx(10.0, rel=1e-9)  # constant power: the trapezoid is exact
+    assert m.per_device["VDD_SOC"] == pytest.approx(2.0 * m.duration_s, rel=1e-9)
 
 
 def test_changing_power_is_followed(tmp_path: Path):

@@ -58,6 +58,11 @@ class Backend(abc.ABC):
     def parameter_count(self) -> int:
         """Trainable parameters of the built model."""
 
+    def count_parameters(self, layers: tuple[Layer, ...], input_shape: tuple[int, ...], problem: str) -> int:
+        """Trainable parameters the model for ``layers`` would have (default: build it and count)."""
+        self.build(layers, input_shape, problem)
+        return self.parameter_count()
+
     @abc.abstractmethod
     def train(
         self,

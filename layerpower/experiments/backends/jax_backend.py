@@ -92,6 +92,13 @@ class JaxBackend(Backend):
     def parameter_count(self) -> int:
         return int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(self.params)))
 
+    def count_parameters(self, layers: tuple[Layer, ...], input_shape: tuple[int, ...], problem: str) -> int:
+        # the parameter shapes by abstract evaluation of the same init: no compilation, no weights
+        module = SpecModel(layers, dtype=self._dtype, param_dtype=self._param_dtype)
+        dummy = jax.ShapeDtypeStruct((1, *input_shape), jnp.float32)
+        shapes = jax.eval_shape(partial(module.init, train=False), {"params": jax.random.PRNGKey(0)}, dummy)
+        return int(sum(leaf.size for leaf in jax.tree_util.tree_leaves(shapes["params"])))
+
     # -- loss and steps ----------------------------------------------------------------------------------
 
     def _loss_metric(

@@ -211,11 +211,11 @@ class PowerIntegrator:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
 
-    def _step(self) -> dict[str, float]:
-        before = time.perf_counter()
-        power = self._read()
-        now = 0.5 * (before + time.perf_counter())  # the reading's instant: the middle of the call
-        with self._lock:
+    def _step(self) -> tuple[float, dict[str, float]]:
+        with self._lock:  # one reading at a time, so that readings are integrated in time order
+            before = time.perf_counter()
+            power = self._read()
+            now = 0.5 * (before + time.perf_counter())  # the reading's instant: the middle of the call
             if self._last is None:
                 self._energy = dict.fromkeys(power, 0.0)
             else:
@@ -224,7 +224,7 @@ class PowerIntegrator:
                 for device, watts in power.items():
                     self._energy[device] = self._energy.get(device, 0.0) + 0.5 * (p0.get(device, watts) + watts) * dt
             self._last = (now, power)
-            return dict(self._energy)
+            return now, dict(self._energy)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -243,12 +243,16 @@ class PowerIntegrator:
             self._thread.start()
         return self
 
-    def energy_j(self) -> dict[str, float]:
+    def reading(self) -> tuple[float, dict[str, float]]:
+        """A fresh reading: ``(perf_counter instant, cumulative energy per device in J)``."""
         if self._error is not None:
             raise PowerSourceError(f"power polling failed: {self._error}")
         if self._thread is None:
             self.start()
         return self._step()
+
+    def energy_j(self) -> dict[str, float]:
+        return self.reading()[1]
 
     def close(self) -> None:
         self._stop.set()

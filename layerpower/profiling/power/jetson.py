@@ -151,6 +151,9 @@ class JetsonSource(PowerSource):
         """Cumulative energy per rail in J, integrated from power polled every update period."""
         return self._integrator.energy_j()
 
+    def energy_reading(self) -> tuple[float, dict[str, float]]:
+        return self._integrator.reading()
+
     def total(self, per_device: dict[str, float]) -> float:
         for rail in INPUT_RAILS:
             if rail in per_device:

@@ -184,6 +184,11 @@ class NvmlSource(PowerSource):
             return self._integrator.energy_j()
         return {dev: mj / 1000.0 for dev, mj in self._counter.update(self._raw_energy_mj()).items()}
 
+    def energy_reading(self) -> tuple[float, dict[str, float]]:
+        if self._integrator is not None:
+            return self._integrator.reading()
+        return super().energy_reading()
+
     def power_w(self) -> dict[str, float]:
         """Instantaneous power per GPU in W (mW -> W)."""
         out: dict[str, float] = {}
