@@ -68,6 +68,8 @@ ALL_MODELS: tuple[str, ...] = (
               help="Traced forwards for in-context layer runtimes (default: ~1 s worth, 3 to 20).")  # fmt: skip
 @click.option("--idle", "idle_s", type=click.FloatRange(min=0.0, min_open=True), default=None,
               help="Seconds of idle-power measurement (default by source: estimate 0.5, nvml 2.0).")  # fmt: skip
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="torch intra-op threads, here and in the whole-model processes (default: torch's).")  # fmt: skip
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffled trial schedule.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
@@ -89,6 +91,7 @@ def profile_model(
     repeats: int | None,
     forwards: int | None,
     idle_s: float | None,
+    threads: int | None,
     seed: int,
     no_progress: bool,
 ) -> None:
@@ -136,7 +139,7 @@ def profile_model(
     try:
         result = profile_models(
             names, batch_sizes, dtype_names, device=device, out=out, power_source=power_source, tdp_w=tdp_w,
-            settings=settings, resume=resume, progress=not no_progress, on_outcome=report,
+            settings=settings, resume=resume, progress=not no_progress, threads=threads, on_outcome=report,
         )  # fmt: skip
     except KeyboardInterrupt:
         click.echo("interrupted: finished configurations are kept; rerun with --resume to continue", err=True)

@@ -167,6 +167,7 @@ def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
         "is_estimate": bundle.is_estimate,
         "targets": list(bundle.routers),
         "router": {t: {"kind_column": r.kind_column, "type_column": r.type_column, "min_rows": r.min_rows,
+                       "roofline": r.roofline, "roofline_": list(r.roofline_),
                        "rows": {k: int(v) for k, v in r.rows_.items()}} for t, r in bundle.routers.items()},
         "feature_lists": feature_lists(),
         "libraries": library_versions(),
@@ -289,8 +290,10 @@ def load_bundle(path: str | PathLike[str]) -> PredictorBundle:
     for target in manifest["targets"]:
         conf = manifest["router"][target]
         router = LayerKindRouter(family=manifest["family"], kind_column=conf["kind_column"],
-                                 type_column=conf["type_column"], min_rows=conf["min_rows"])
+                                 type_column=conf["type_column"], min_rows=conf["min_rows"],
+                                 roofline=bool(conf.get("roofline", False)))
         router.routed_ = True
+        router.roofline_ = tuple(float(v) for v in conf.get("roofline_", []))
         router.feature_specs_, router.estimators_ = {}, {}
         router.rows_ = {k: int(v) for k, v in conf["rows"].items()}
         for kind, state_file in manifest["models"][target].items():

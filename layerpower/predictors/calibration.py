@@ -2,7 +2,7 @@
 
 Isolated or in-context layer timings do not add up exactly to a whole forward pass (framework overhead per
 call, caches shared between layers). Two non-negative coefficients close most of that gap. They are fitted by
-non-negative least squares on *relative* errors (each model row weighs the same, whatever its runtime).
+robust least squares on log-ratio errors (each model row weighs the same, whatever its runtime).
 """
 
 from __future__ import annotations
@@ -37,8 +37,12 @@ IDENTITY = Calibration()
 
 
 def fit_calibration(sum_runtime_s: np.ndarray, layer_calls: np.ndarray, measured_s: np.ndarray) -> Calibration:
-    """Fit (a, b_s) >= 0 minimising the squared relative error against ``measured_s`` (NNLS)."""
-    from scipy.optimize import nnls
+    """Fit (a, b_s) >= 0 to the whole-model runtimes ``measured_s``.
+
+    Robust least squares on log-ratios (soft-L1 beyond 10 %), so every model weighs the same whatever its
+    runtime and one badly predicted model cannot drag the others. Fewer than two usable rows: the identity.
+    """
+    from scipy.optimize import least_squares
 
     s = np.asarray(sum_runtime_s, dtype=np.float64)
     n = np.asarray(layer_calls, dtype=np.float64)
@@ -46,8 +50,13 @@ def fit_calibration(sum_runtime_s: np.ndarray, layer_calls: np.ndarray, measured
     ok = np.isfinite(s) & np.isfinite(n) & np.isfinite(t) & (t > 0) & (s > 0)
     if ok.sum() < 2:
         return IDENTITY
-    design = np.column_stack([s[ok] / t[ok], n[ok] / t[ok]])
-    (a, b), _ = nnls(design, np.ones(int(ok.sum())))
-    if a <= 0:
-        return IDENTITY
-    return Calibration(a=float(a), b_s=float(b), fitted_rows=int(ok.sum()))
+    s, n, t = s[ok], n[ok], t[ok]
+    log_t = np.log(t)
+
+    def residuals(x: np.ndarray) -> np.ndarray:  # x = (a, b in microseconds per call)
+        return np.log(x[0] * s + x[1] * 1e-6 * n) - log_t
+
+    start = np.array([float(np.median(t / s)), 0.0])
+    result = least_squares(residuals, start, bounds=([1e-9, 0.0], [np.inf, np.inf]), loss="soft_l1", f_scale=0.1)
+    a, b_us = (float(v) for v in result.x)
+    return Calibration(a=a, b_s=b_us * 1e-6, fitted_rows=int(ok.sum()))

@@ -244,8 +244,11 @@ def total_from_layers(bundle: PredictorBundle, layers: pd.DataFrame, calibrate: 
     )
 
 
-def _notes(bundle: PredictorBundle, layers: pd.DataFrame, batch_size: int, dtype: str) -> list[str]:
+def _notes(bundle: PredictorBundle, layers: pd.DataFrame, model: str, batch_size: int, dtype: str) -> list[str]:
     notes: list[str] = []
+    if model and model in (bundle.training.get("models") or []):
+        notes.append(f"{model} is one of the models the predictors were trained on; the intervals are "
+                     "calibrated on models held out of training")
     dtypes = bundle.training.get("dtypes") or []
     if dtypes and dtype not in dtypes:
         notes.append(f"the predictors were trained on {', '.join(dtypes)} only; {dtype} is an extrapolation")
@@ -258,8 +261,8 @@ def _notes(bundle: PredictorBundle, layers: pd.DataFrame, batch_size: int, dtype
     return notes
 
 
-def predict_specs(
-    specs: Sequence[Any],
+def predict_frame(
+    frame: pd.DataFrame,
     bundle: PredictorBundle,
     *,
     model: str = "",
@@ -269,13 +272,18 @@ def predict_specs(
     bundled: bool = False,
     calibrate: bool = True,
 ) -> EnergyPrediction:
-    """Predict from LayerSpecs already extracted (see :func:`predict_energy`)."""
-    if not specs:
+    """Predict from layer rows (``feature_row`` columns plus ``kind``), see :func:`predict_energy`."""
+    if frame.empty:
         raise LayerpowerError(f"model {model!r} has no layers to predict", "check the model definition")
-    layers = predict_layers(bundle, spec_frame(specs))
+    layers = predict_layers(bundle, frame)
     total = total_from_layers(bundle, layers, calibrate)
     return EnergyPrediction(model, batch_size, dtype, total, layers, predictors, bundled, bundle.coverage,
-                            tuple(_notes(bundle, layers, batch_size, dtype)))
+                            tuple(_notes(bundle, layers, model, batch_size, dtype)))
+
+
+def predict_specs(specs: Sequence[Any], bundle: PredictorBundle, **kwargs: Any) -> EnergyPrediction:
+    """Predict from LayerSpecs already extracted (keywords as :func:`predict_frame`)."""
+    return predict_frame(spec_frame(specs), bundle, **kwargs)
 
 
 def predict_energy(
@@ -290,8 +298,11 @@ def predict_energy(
 
     ``model`` is a zoo name (``"vgg16"``) or ``"package.module:factory"``; ``predictors`` a bundle folder, a
     folder of bundles, or a loaded bundle; by default the bundle shipped for ``device_id`` (or this machine).
+    The layers are extracted on the meta device (no weights, no data); zoo models' rows are cached on disk
+    (:mod:`layerpower.predictors.layer_cache`).
     """
     from layerpower.models.dtypes import normalize_dtype
+    from layerpower.predictors.layer_cache import layer_frame
 
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
         raise LayerpowerError(f"batch size {batch_size!r} is not a positive integer", "use e.g. --batch-size 8")
@@ -305,8 +316,6 @@ def predict_energy(
     if device_id is not None and bundle.device_id != device_id:
         raise BundleError(f"the predictors in {where} are for {bundle.device_id!r}, not {device_id!r}",
                           "drop --device-id or pass that device's predictors")
-    from layerpower.models.layers import extract_layers
-
-    specs = extract_layers(model, batch_size=int(batch_size), dtype=canonical)
-    return predict_specs(specs, bundle, model=model, batch_size=int(batch_size), dtype=canonical,
+    frame = layer_frame(model, int(batch_size), canonical)
+    return predict_frame(frame, bundle, model=model, batch_size=int(batch_size), dtype=canonical,
                          predictors=where, bundled=bundled, calibrate=calibrate)

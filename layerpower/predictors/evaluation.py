@@ -32,16 +32,21 @@ LAYER_QUANTITIES: tuple[str, ...] = (*TARGETS, "energy_j")
 DEFAULT_COVERAGE = 0.9
 
 
-def make_router(family: str, params: dict[str, Any] | None = None) -> LayerKindRouter:
-    """A router of ``family`` whose per-kind regressors take ``params`` (e.g. ``n_estimators``)."""
-    return LayerKindRouter(family=family, estimator=make_regressor(family, **(params or {})))
+def make_router(family: str, params: dict[str, Any] | None = None, target: str = "runtime_s") -> LayerKindRouter:
+    """A router of ``family`` for ``target`` whose per-kind regressors take ``params`` (e.g. ``n_estimators``).
+
+    Runtime routers of the xgboost family start from the device roofline.
+    """
+    return LayerKindRouter(family=family, estimator=make_regressor(family, **(params or {})),
+                           roofline=target == "runtime_s" and family == "xgboost")
 
 
 def fit_routers(layers: pd.DataFrame, family: str, params: dict[str, Any] | None = None) -> dict[str, LayerKindRouter]:
     """One fitted router per target (``runtime_s``, ``power_w``)."""
     routers: dict[str, LayerKindRouter] = {}
     for target in TARGETS:
-        routers[target] = make_router(family, params).fit(layers, layers[target].to_numpy(dtype=np.float64))
+        router = make_router(family, params, target)
+        routers[target] = router.fit(layers, layers[target].to_numpy(dtype=np.float64))
     return routers
 
 
@@ -173,6 +178,7 @@ def _summary(table: pd.DataFrame, coverage: float) -> tuple[dict[str, Any], dict
                 "mape": metrics["mape"],
                 "rmspe": metrics["rmspe"],
                 "within_10": metrics["within_10"],
+                "mean_abs_log": metrics["mean_abs_log"],
                 "r2": metrics["r2"],
                 "band": [band[0], band[1]],
                 "coverage": grouped_coverage(residual, groups, coverage),

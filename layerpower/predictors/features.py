@@ -6,9 +6,10 @@ chooses which of them it uses and how it transforms them:
 - ``polynomial`` (NeuralPower): the seed features, expanded into polynomial terms by the regressor, plus the
   layer's work (FLOPs, bytes moved) as linear terms;
 - ``random-forest`` (nn-Meter): the extended features (seed + FLOPs, parameters, bytes, intensity) as they are;
-- ``xgboost`` (ours): the extended features on a log scale, plus bytes moved; the log FLOPs and log bytes
-  feed a log-log linear base that the trees correct, so that runtime scales with the work of a layer larger
-  than any seen in training instead of saturating.
+- ``xgboost`` (ours): the extended features on a log scale, plus bytes moved, plus (for runtime) the log of the
+  device roofline's time for the layer (:mod:`layerpower.predictors.roofline`). A linear base in the log
+  roofline time (or, without a roofline, in log FLOPs and log bytes) is what the trees correct, so runtime
+  scales with the work of a layer larger than any seen in training instead of saturating.
 
 The ``other`` kind adds a one-hot of ``layer_type`` (the operation) to every family; an operation that was
 not seen in training has no column and is flagged by :func:`unseen_mask` rather than predicted.
@@ -28,6 +29,8 @@ FAMILIES: tuple[str, ...] = ("xgboost", "random-forest", "polynomial")
 
 #: columns derived from the feature_row columns (not stored by the profiler)
 DERIVED = {"bytes_moved": ("bytes_read", "bytes_written")}
+#: the log (natural, of seconds) of the device roofline's time for the layer; needs ``FeatureSpec.roofline``
+ROOFLINE_COLUMN = "log_roofline_s"
 
 TYPE_PREFIX = "op="
 
@@ -38,7 +41,8 @@ class FeatureSpec:
 
     ``columns``: source columns in order (feature_row names or :data:`DERIVED`); ``log_columns``: those taken
     as ``log1p``; ``categories``: the ``layer_type`` values one-hot encoded after them; ``poly_columns``: the
-    indices the polynomial family expands; ``base_columns``: the indices of the log-log linear base (xgboost).
+    indices the polynomial family expands; ``base_columns``: the indices of the linear base (xgboost);
+    ``roofline``: the device roofline (c_f s/FLOP, c_b s/byte, t0 s) behind :data:`ROOFLINE_COLUMN`, if used.
     """
 
     kind: str
@@ -48,6 +52,7 @@ class FeatureSpec:
     categories: tuple[str, ...] = ()
     poly_columns: tuple[int, ...] = ()
     base_columns: tuple[int, ...] = ()
+    roofline: tuple[float, ...] = ()
 
     @property
     def names(self) -> list[str]:
@@ -72,7 +77,7 @@ class FeatureSpec:
         return cls(**fields)
 
 
-def _family_columns(kind: str, family: str) -> tuple[list[str], list[str], list[str], list[str]]:
+def _family_columns(kind: str, family: str, roofline: bool = False) -> tuple[list[str], list[str], list[str], list[str]]:
     """(columns, log columns, polynomial columns, base columns) of ``family`` for ``kind``."""
     if family == "polynomial":
         seed = list(FEATURES_BY_KIND[kind])
@@ -81,13 +86,25 @@ def _family_columns(kind: str, family: str) -> tuple[list[str], list[str], list[
         return list(FEATURES_EXTENDED_BY_KIND[kind]), [], [], []
     if family == "xgboost":
         columns = [*FEATURES_EXTENDED_BY_KIND[kind], "bytes_moved"]
+        if roofline:
+            return [*columns, ROOFLINE_COLUMN], list(columns), [], [ROOFLINE_COLUMN]
         return columns, list(columns), [], ["flops", "bytes_moved"]
     raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
 
 
-def fit_feature_spec(frame: pd.DataFrame, kind: str, family: str, type_column: str = "layer_type") -> FeatureSpec:
-    """The :class:`FeatureSpec` of ``family`` for ``kind``, learning the operation types from ``frame``."""
-    columns, logs, poly, base = _family_columns(kind, family)
+def fit_feature_spec(
+    frame: pd.DataFrame,
+    kind: str,
+    family: str,
+    type_column: str = "layer_type",
+    roofline: tuple[float, ...] = (),
+) -> FeatureSpec:
+    """The :class:`FeatureSpec` of ``family`` for ``kind``, learning the operation types from ``frame``.
+
+    ``roofline`` (xgboost only): the device roofline whose log time becomes a feature and the base.
+    """
+    use_roofline = bool(roofline) and family == "xgboost"
+    columns, logs, poly, base = _family_columns(kind, family, use_roofline)
     categories: tuple[str, ...] = ()
     if kind == "other" and type_column in frame.columns:
         categories = tuple(sorted(str(v) for v in frame[type_column].dropna().unique()))
@@ -99,11 +116,14 @@ def fit_feature_spec(frame: pd.DataFrame, kind: str, family: str, type_column: s
         categories=categories,
         poly_columns=tuple(columns.index(c) for c in poly),
         base_columns=tuple(columns.index(c) for c in base),
+        roofline=tuple(float(v) for v in roofline) if use_roofline else (),
     )
 
 
 def source_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     """One source column as float64, deriving :data:`DERIVED` columns from their parts."""
+    if name == ROOFLINE_COLUMN:
+        raise KeyError(f"{name} needs a roofline: use transform()")
     if name in DERIVED:
         return sum((source_column(frame, part) for part in DERIVED[name]), start=np.zeros(len(frame)))
     if name not in frame.columns:
@@ -116,8 +136,11 @@ def source_column(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 def transform(frame: pd.DataFrame, spec: FeatureSpec, type_column: str = "layer_type") -> np.ndarray:
     """The numeric feature matrix of ``frame`` under ``spec`` (rows × :attr:`FeatureSpec.n_features`)."""
-    missing = [c for c in spec.columns if c not in DERIVED and c not in frame.columns]
-    missing += [p for c in spec.columns if c in DERIVED for p in DERIVED[c] if p not in frame.columns]
+    needed = [c for c in spec.columns if c != ROOFLINE_COLUMN]
+    if ROOFLINE_COLUMN in spec.columns:
+        needed += ["flops", "bytes_moved"]
+    missing = [c for c in needed if c not in DERIVED and c not in frame.columns]
+    missing += [p for c in needed if c in DERIVED for p in DERIVED[c] if p not in frame.columns]
     if missing:
         from layerpower.errors import SchemaError
 
@@ -127,6 +150,12 @@ def transform(frame: pd.DataFrame, spec: FeatureSpec, type_column: str = "layer_
         )
     out = np.empty((len(frame), spec.n_features), dtype=np.float64)
     for j, name in enumerate(spec.columns):
+        if name == ROOFLINE_COLUMN:
+            from layerpower.predictors.roofline import roofline_time
+
+            flops, moved = source_column(frame, "flops"), source_column(frame, "bytes_moved")
+            out[:, j] = np.log(roofline_time(flops, moved, spec.roofline))  # type: ignore[arg-type]
+            continue
         values = source_column(frame, name)
         out[:, j] = np.log1p(np.clip(values, 0.0, None)) if name in spec.log_columns else values
     if spec.categories:

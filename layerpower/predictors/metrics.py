@@ -21,11 +21,12 @@ def _pair(measured: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.n
 
 
 def regression_metrics(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """``n``, ``rmspe``, ``mape``, ``median_ape`` and ``within_10`` (fractions, not %), and ``r2``."""
+    """``n``, ``rmspe``, ``mape``, ``median_ape``, ``within_10`` (fractions, not %), ``r2`` and
+    ``mean_abs_log`` (mean |log(pred/measured)|, symmetric in over- and under-prediction)."""
     y, p = _pair(measured, predicted)
     if len(y) == 0:
         return {"n": 0, "rmspe": math.nan, "mape": math.nan, "median_ape": math.nan, "r2": math.nan,
-                "within_10": math.nan}
+                "within_10": math.nan, "mean_abs_log": math.nan}
     rel = (p - y) / y
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum((p - y) ** 2)) / ss_tot if ss_tot > 0 else math.nan
@@ -36,6 +37,7 @@ def regression_metrics(measured: np.ndarray, predicted: np.ndarray) -> dict[str,
         "median_ape": float(np.median(np.abs(rel))),
         "r2": r2,
         "within_10": float(np.mean(np.abs(rel) <= 0.10)),
+        "mean_abs_log": float(np.mean(np.abs(np.log(p[p > 0] / y[p > 0])))) if (p > 0).any() else math.nan,
     }
 
 

@@ -32,6 +32,8 @@ class LayerKindRouter(RegressorMixin, BaseEstimator):
     ``family`` selects the features (and the default regressor); ``estimator`` overrides the regressor
     template (cloned per kind; its column-index parameters left at ``None`` are filled from the kind's
     features). Kinds with fewer than ``min_rows`` rows are not fitted. Targets in SI units.
+    ``roofline=True`` (runtime targets, xgboost family): fit a device roofline on all kinds' rows together
+    (``roofline_``: s/FLOP, s/byte, s) and give each kind its log time as feature and base.
     """
 
     def __init__(
@@ -41,12 +43,14 @@ class LayerKindRouter(RegressorMixin, BaseEstimator):
         kind_column: str = "kind",
         type_column: str = "layer_type",
         min_rows: int = 5,
+        roofline: bool = False,
     ) -> None:
         self.family = family
         self.estimator = estimator
         self.kind_column = kind_column
         self.type_column = type_column
         self.min_rows = min_rows
+        self.roofline = roofline
 
     def _routed(self, X: Any) -> bool:
         return isinstance(X, pd.DataFrame) and self.kind_column in X.columns
@@ -68,6 +72,7 @@ class LayerKindRouter(RegressorMixin, BaseEstimator):
         if not self._routed(X):
             X, y = validate_data(self, X, y, y_numeric=True)
             self.routed_ = False
+            self.roofline_ = ()
             self.estimators_[ALL_ROWS] = self._template(None).fit(X, y)
             self.rows_[ALL_ROWS] = len(X)
             self.kinds_ = [ALL_ROWS]
@@ -77,13 +82,14 @@ class LayerKindRouter(RegressorMixin, BaseEstimator):
         if len(target) != len(X):
             raise ValueError(f"X has {len(X)} rows but y has {len(target)}")
         kinds = X[self.kind_column].astype(str).to_numpy()
+        self.roofline_: tuple[float, ...] = self._fit_roofline(X, target)
         for kind in sorted(set(kinds)):
             mask = (kinds == kind) & np.isfinite(target)
             self.rows_[kind] = int(mask.sum())
             if mask.sum() < self.min_rows:
                 continue
             rows = X.loc[mask]
-            spec = fit_feature_spec(rows, kind, self.family, self.type_column)
+            spec = fit_feature_spec(rows, kind, self.family, self.type_column, self.roofline_)
             self.feature_specs_[kind] = spec
             self.estimators_[kind] = self._template(spec).fit(transform(rows, spec, self.type_column), target[mask])
         if not self.estimators_:
@@ -91,6 +97,14 @@ class LayerKindRouter(RegressorMixin, BaseEstimator):
         self.kinds_ = sorted(self.estimators_)
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _fit_roofline(self, X: pd.DataFrame, target: np.ndarray) -> tuple[float, ...]:
+        if not self.roofline or self.family != "xgboost":
+            return ()
+        from layerpower.predictors.features import source_column
+        from layerpower.predictors.roofline import fit_roofline
+
+        return fit_roofline(source_column(X, "flops"), source_column(X, "bytes_moved"), target)
 
     def predict(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "estimators_")

@@ -47,9 +47,13 @@ class TrainResult:
 
 
 def calibration_helps(evaluation: Evaluation) -> bool:
-    """Whether the calibration lowered the held-out whole-model runtime error (else the bundle goes without)."""
-    raw = evaluation.summary.get("runtime_s_raw", {}).get("median_ape", float("nan"))
-    calibrated = evaluation.summary.get("runtime_s_calibrated", {}).get("median_ape", float("nan"))
+    """Whether the calibration lowered the held-out whole-model runtime error (else the bundle goes without).
+
+    The error compared is the mean |log(pred/measured)| over model runs: what the calibration fits, and
+    neither a median that ignores the worst models nor a mean that one outlier dominates.
+    """
+    raw = evaluation.summary.get("runtime_s_raw", {}).get("mean_abs_log", float("nan"))
+    calibrated = evaluation.summary.get("runtime_s_calibrated", {}).get("mean_abs_log", float("nan"))
     if math.isnan(calibrated):
         return False
     return math.isnan(raw) or calibrated <= raw

@@ -100,7 +100,8 @@ class LayerProfiler:
     """Profiles models on one device with one power source (see the module docstring).
 
     ``progress`` shows a tqdm bar on stderr. ``power_source`` is a name (None: the best available),
-    ``tdp_w`` the estimate's full-load power.
+    ``tdp_w`` the estimate's full-load power. ``threads`` sets torch's intra-op threads for this process and
+    the whole-model workers (None: torch's default, one per core).
     """
 
     def __init__(
@@ -111,10 +112,13 @@ class LayerProfiler:
         tdp_w: float | None = None,
         settings: ProfileSettings | None = None,
         progress: bool = False,
+        threads: int | None = None,
     ) -> None:
         from layerpower.profiling.device import device_id, device_name
         from layerpower.profiling.meter import Meter
 
+        if threads is not None:
+            _set_threads(threads)
         self.device = str(device)
         self.settings = settings or ProfileSettings()
         self.progress = progress
@@ -375,6 +379,7 @@ def profile_models(
     settings: ProfileSettings | None = None,
     resume: bool = False,
     progress: bool = False,
+    threads: int | None = None,
     on_outcome: Callable[[ModelOutcome], None] | None = None,
 ) -> ProfileReport:
     """Profile each model at every (batch size, dtype) and write its folder under ``out/<device-id>/``.
@@ -393,7 +398,9 @@ def profile_models(
     if not sizes or any(b < 1 for b in sizes):
         raise LayerpowerError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
     outcomes: list[ModelOutcome] = []
-    with LayerProfiler(device, power_source, tdp_w=tdp_w, settings=settings, progress=progress) as profiler:
+    with LayerProfiler(
+        device, power_source, tdp_w=tdp_w, settings=settings, progress=progress, threads=threads
+    ) as profiler:
         meta_common = profiler.describe()
         for name in models:
             started = time.perf_counter()
@@ -555,6 +562,18 @@ def _check_device(device: str) -> None:
         raise LayerpowerError(
             f"device {device!r} asked for, but torch sees no CUDA device", hint="use --device cpu"
         )
+
+
+def _set_threads(threads: int) -> None:
+    """Use ``threads`` intra-op threads here and in whole-model workers (they read the environment)."""
+    import os
+
+    import torch
+
+    if threads < 1:
+        raise LayerpowerError(f"threads must be at least 1, got {threads}")
+    torch.set_num_threads(int(threads))
+    os.environ["LAYERPOWER_TORCH_THREADS"] = str(int(threads))
 
 
 def _load_average() -> float | None:

@@ -23,3 +23,11 @@ def synthetic_bundle(synthetic_dataset: Path, tmp_path_factory: pytest.TempPathF
     out = tmp_path_factory.mktemp("predictors") / DEVICE
     train_predictors(synthetic_dataset, family="xgboost", out=out, params=FAST_PARAMS["xgboost"])
     return out
+
+
+@pytest.fixture(scope="session", autouse=True)
+def layer_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
+    """Keep the layer cache of these tests out of the user's ~/.cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LAYERPOWER_CACHE_DIR", str(tmp_path_factory.mktemp("layer-cache")))
+        yield

@@ -138,3 +138,43 @@ def test_bundled_predictors_predict_without_training():
     bundle = load_bundle(__import__("layerpower.predictors.energy", fromlist=["x"]).BUNDLED_ROOT / devices[0])
     expected = "estimate (no sensor on the profiling machine)" if bundle.is_estimate else "measured ("
     assert f"power: {expected}" in out.output
+
+
+def test_a_training_model_is_said_to_be_in_sample(synthetic_bundle):
+    from synthetic_layers import synthetic_model
+
+    from layerpower.predictors.energy import predict_specs
+
+    bundle = load_bundle(synthetic_bundle)
+    seen = predict_specs(synthetic_model(0, 1), bundle, model="net0")
+    assert any("net0 is one of the models the predictors were trained on" in n for n in seen.notes)
+    unseen = predict_specs(synthetic_model(0, 1), bundle, model="other_net")
+    assert not any("trained on" in n for n in unseen.notes)
+
+
+def test_layer_rows_are_cached_and_give_identical_predictions(synthetic_bundle, tmp_path, monkeypatch):
+    from layerpower.predictors import layer_cache
+
+    monkeypatch.setenv("LAYERPOWER_CACHE_DIR", str(tmp_path / "cache"))
+    first = predict_energy("resnet18", batch_size=2, predictors=synthetic_bundle)
+    assert len(list((tmp_path / "cache").glob("resnet18-b2-float32-*.json"))) == 1
+
+    def no_extraction(*args, **kwargs):
+        raise AssertionError("extracted again despite the cache")
+
+    monkeypatch.setattr(layer_cache, "extract_frame", no_extraction)
+    second = predict_energy("resnet18", batch_size=2, predictors=synthetic_bundle)
+    assert second.total == first.total
+    assert second.layers.equals(first.layers)
+    with pytest.raises(AssertionError, match="extracted again"):
+        predict_energy("resnet18", batch_size=4, predictors=synthetic_bundle)  # another batch size: a miss
+
+
+def test_layer_cache_can_be_disabled(synthetic_bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("LAYERPOWER_CACHE_DIR", "off")
+    from layerpower.predictors.layer_cache import _cache_path, cache_dir
+
+    assert cache_dir() is None
+    monkeypatch.setenv("LAYERPOWER_CACHE_DIR", str(tmp_path))
+    assert _cache_path("pkg.nets:build", 1, "float32") is None  # user models are never cached
+    assert _cache_path("vgg16", 1, "float32").parent == tmp_path

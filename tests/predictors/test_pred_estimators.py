@@ -91,3 +91,18 @@ def test_feature_specs_per_family(layers):
     assert np.all(onehot.sum(axis=1) == 1)
     fresh = pd.DataFrame({"layer_type": ["ReLU", "SiLU"]})
     assert unseen_mask(fresh, xgb_spec).tolist() == [False, True]
+
+
+def test_runtime_router_starts_from_the_device_roofline(layers):
+    router = LayerKindRouter(estimator=PhysicsBoostRegressor(n_estimators=10), roofline=True)
+    router.fit(layers, layers["runtime_s"])
+    c_f, c_b, t0 = router.roofline_
+    assert c_f > 0 and c_b > 0 and t0 > 0
+    spec = router.feature_specs_["dense"]
+    assert spec.columns[spec.base_columns[0]] == "log_roofline_s"
+    # a dense layer 100x larger than any in training: the roofline carries the prediction up with it
+    dense = layers[layers["kind"] == "dense"]
+    big = dense.loc[[dense["flops"].idxmax()]].copy()
+    for column in ("flops", "params", "bytes_read"):
+        big[column] = big[column] * 100
+    assert router.predict(big)[0] > 5 * dense["runtime_s"].max()

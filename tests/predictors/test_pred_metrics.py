@@ -70,3 +70,16 @@ def test_calibration_is_non_negative_and_falls_back_to_identity():
     cal = fit_calibration(np.array([1.0, 2.0, 3.0]), np.array([1000, 10, 10]), np.array([0.5, 2.0, 3.0]))
     assert cal.a > 0 and cal.b_s >= 0
     assert fit_calibration(np.array([1.0]), np.array([1]), np.array([1.0])) == Calibration()
+
+
+def test_roofline_recovers_compute_rate_bandwidth_and_overhead():
+    from layerpower.predictors.roofline import fit_roofline, roofline_time
+
+    rng = np.random.default_rng(2)
+    flops = rng.uniform(0, 1e9, 300) * (rng.random(300) < 0.6)  # 40 % memory-only layers (no FLOPs)
+    moved = rng.uniform(1e4, 1e8, 300)
+    truth = (1 / 5e10, 1 / 1e10, 5e-6)
+    runtime = roofline_time(flops, moved, truth) * rng.lognormal(0.0, 0.02, 300)
+    c_f, c_b, t0 = fit_roofline(flops, moved, runtime)
+    assert c_f == pytest.approx(truth[0], rel=0.05) and c_b == pytest.approx(truth[1], rel=0.05)
+    assert t0 == pytest.approx(truth[2], rel=0.3)
