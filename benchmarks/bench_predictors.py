@@ -52,6 +52,20 @@ def datasets(arg: str | None, tmp: Path) -> list[Path]:
     return out
 
 
+def measurement_floor(models) -> tuple[float, float] | None:
+    """How far the sum of the *measured* in-context layer runtimes lies from the measured whole-model runtime
+    (median |error|, share within 10 %): no layer predictor can be expected to do better."""
+    import numpy as np
+
+    if "sum_runtime_s" not in models.columns:
+        return None
+    ratio = (models["sum_runtime_s"] / models["runtime_s"]).to_numpy(dtype=float) - 1.0
+    ratio = ratio[np.isfinite(ratio)]
+    if not len(ratio):
+        return None
+    return float(np.median(np.abs(ratio))), float(np.mean(np.abs(ratio) <= 0.10))
+
+
 def report(dataset: Path, jobs: int) -> bool:
     from layerpower.predictors.data import load_training_set
     from layerpower.predictors.features import FAMILIES
@@ -96,6 +110,11 @@ def report(dataset: Path, jobs: int) -> bool:
           f"{evaluations[FAMILIES[0]].summary['models']} models; nominal interval coverage "
           f"{round(100 * evaluations[FAMILIES[0]].coverage)}%)")
 
+    floor = measurement_floor(data.models)
+    if floor is not None:
+        print(f"   measurement floor: the measured in-context layer runtimes themselves, summed, are off the measured "
+              f"whole-model runtime by median {pct(floor[0]).strip()}, {pct(floor[1]).strip()} within 10%")
+
     best = min(evaluations, key=lambda f: evaluations[f].score)
     s = evaluations[best].summary["runtime_s_calibrated"]
     baseline = evaluations["polynomial"].score
@@ -106,6 +125,13 @@ def report(dataset: Path, jobs: int) -> bool:
         (f"{best} below the polynomial baseline: {pct(s['median_ape']).strip()} vs {pct(baseline).strip()}",
          best != "polynomial" and s["median_ape"] < baseline),
     ]
+    table = evaluations[best].models
+    print(f"\n{best}, per model run: measured runtime -> predicted (sum of layers / calibrated), left-out calls")
+    for row in table.to_dict(orient="records"):
+        print(f"  {row['model']:<20} b{row['batch_size']:<3} {row['measured_runtime_s']:9.4f} s -> "
+              f"{row['pred_runtime_s']:9.4f} s ({pct(row['err_pred_runtime_s']).strip():>7}) / "
+              f"{row['pred_runtime_cal_s']:9.4f} s ({pct(row['err_pred_runtime_cal_s']).strip():>7})"
+              + (f"  {row['layer_calls'] - row['predicted_calls']} left out" if row['predicted_calls'] < row['layer_calls'] else ""))
     print(f"\nbest family: {best} (calibration a={evaluations[best].calibration.a:.4g}, "
           f"b={evaluations[best].calibration.b_s * 1e6:.3g} us/call)")
     for text, ok in checks:

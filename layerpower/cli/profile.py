@@ -135,6 +135,8 @@ def profile_model(
             click.echo(
                 f"{o.model}: {', '.join(o.configs)}: {o.rows} layer rows in {o.duration_s:.1f} s -> {o.folder}"
             )
+        for warning in o.warnings:
+            click.echo(f"warning: {warning}", err=True)
 
     try:
         result = profile_models(

@@ -73,6 +73,7 @@ class ModelOutcome:
     rows: int = 0  # layer rows written now
     duration_s: float = 0.0
     error: str = ""
+    warnings: list[str] = field(default_factory=list)  # configurations whose measurements look disturbed
 
 
 @dataclass
@@ -361,6 +362,7 @@ class LayerProfiler:
             },
             "settings": settings.to_dict(),
         }
+        info["consistency"] = consistency(model_row, whole.runtime_cv)
         return ConfigProfile(entry.name, batch_size, dtype, self.device_id, layer_rows, model_row, info)
 
 
@@ -464,11 +466,46 @@ def _profile_pending(
         whole = wholes.get((batch_size, dtype))
         result = profiler.profile(entry.name, batch_size, dtype, whole=whole, device_model=net)
         folder.write_config(batch_size, dtype, result.layer_rows, result.model_row, meta, result.info)
+        problems = result.info["consistency"]["problems"]
+        if problems:
+            outcome.warnings.append(
+                f"{_label(entry.name, batch_size, dtype)} looks disturbed ({'; '.join(problems)}; 1-minute load "
+                f"average {result.info['load_average_1m']['start']}): re-profile it on a quiet machine"
+            )
         outcome.configs.append(config_key(batch_size, dtype))
         outcome.rows += sum(len(rows) for rows in result.layer_rows.values())
 
 
 # -- rows ---------------------------------------------------------------------------------------------
+
+#: bounds beyond which a configuration's figures disagree so much that the machine was likely disturbed
+CONSISTENCY_BOUNDS: dict[str, tuple[float, float]] = {
+    "sum_runtime_over_whole": (0.5, 2.0),  # in-context layers vs the whole model
+    "sum_isolated_over_sum_runtime": (1 / 3, 3.0),  # layers alone vs the same layers in context
+    "whole_runtime_cv": (0.0, 0.35),  # the whole model across fresh processes
+}
+
+
+def consistency(model_row: dict[str, Any], whole_cv: float) -> dict[str, Any]:
+    """Ratios that should be near 1 (and a CV near 0) on a quiet machine, and which ones are far off.
+
+    A neighbour taking a core slows a 2-thread CPU run tenfold for as long as it runs; these figures make
+    such a disturbed configuration visible in meta.json (``problems`` lists what is out of bounds).
+    """
+    whole = float(model_row["runtime_s"])
+    context = float(model_row["sum_runtime_s"])
+    isolated = float(model_row["sum_runtime_isolated_s"])
+    figures = {
+        "sum_runtime_over_whole": context / whole if whole > 0 else float("nan"),
+        "sum_isolated_over_sum_runtime": isolated / context if context > 0 else float("nan"),
+        "whole_runtime_cv": float(whole_cv),
+    }
+    problems = []
+    for name, value in figures.items():
+        low, high = CONSISTENCY_BOUNDS[name]
+        if value == value and not low <= value <= high:
+            problems.append(f"{name} = {value:.2f}, expected {low:.2f}..{high:.2f}")
+    return {**{k: round(v, 4) for k, v in figures.items()}, "problems": problems}
 
 
 def _layer_row(

@@ -172,3 +172,16 @@ def test_output_folder_that_is_a_file_is_refused(tmp_path) -> None:
     with pytest.raises(LayerpowerError, match="under a file"):
         check_output_root(target / "sub")
     assert model_folder_name("a b/c:d") == "a_b_c_d"
+
+
+def test_consistency_flags_a_disturbed_configuration() -> None:
+    from layerpower.profiling.profiler import consistency
+
+    quiet = consistency({"runtime_s": 0.030, "sum_runtime_s": 0.029, "sum_runtime_isolated_s": 0.027}, 0.05)
+    assert quiet["problems"] == []
+    assert quiet["sum_runtime_over_whole"] == pytest.approx(0.029 / 0.030, abs=1e-4)
+    busy = consistency({"runtime_s": 0.085, "sum_runtime_s": 0.10, "sum_runtime_isolated_s": 2.5}, 0.9)
+    assert [p.split(" =")[0] for p in busy["problems"]] == [
+        "sum_isolated_over_sum_runtime",
+        "whole_runtime_cv",
+    ]
