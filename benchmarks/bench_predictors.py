@@ -2,8 +2,8 @@
 
 Prints, side by side: per layer kind and target the RMSPE, MAPE, R² and share within ±10 %; per whole model
 the runtime and energy error of the summed layer predictions, with and without the device calibration, and
-the coverage of the intervals. Then the targets, PASS/FAIL, for the best family (lowest calibrated
-whole-model runtime error):
+the coverage of the intervals. Then the targets, PASS/FAIL, for the best family (lowest whole-model runtime
+error as its bundle predicts it: calibrated where the calibration lowered the held-out error, else the sum):
 
 - median |error| of the whole-model runtime at most 7 %;
 - at least 70 % of model runs within ±10 %;
@@ -116,13 +116,15 @@ def report(dataset: Path, jobs: int) -> bool:
               f"whole-model runtime by median {pct(floor[0]).strip()}, {pct(floor[1]).strip()} within 10%")
 
     best = min(evaluations, key=lambda f: evaluations[f].score)
-    s = evaluations[best].summary["runtime_s_calibrated"]
+    mode = evaluations[best].mode  # as a bundle predicts: calibrated only where calibrating helped
+    s = evaluations[best].summary[f"runtime_s_{mode}"]
     baseline = evaluations["polynomial"].score
     checks = [
-        (f"median |runtime error| of {best} <= {MEDIAN_TARGET:.0%}: {pct(s['median_ape']).strip()}",
+        (f"median |runtime error| of {best} ({mode}) <= {MEDIAN_TARGET:.0%}: {pct(s['median_ape']).strip()}",
          s["median_ape"] <= MEDIAN_TARGET),
         (f"model runs within +-10% >= {WITHIN_TARGET:.0%}: {pct(s['within_10']).strip()}", s["within_10"] >= WITHIN_TARGET),
-        (f"{best} below the polynomial baseline: {pct(s['median_ape']).strip()} vs {pct(baseline).strip()}",
+        (f"{best} below the polynomial baseline ({evaluations['polynomial'].mode}): "
+         f"{pct(s['median_ape']).strip()} vs {pct(baseline).strip()}",
          best != "polynomial" and s["median_ape"] < baseline),
     ]
     table = evaluations[best].models

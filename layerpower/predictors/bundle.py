@@ -6,8 +6,10 @@ Layout of a bundle folder::
                                   hash, calibration, interval bands, evaluation figures, sha256 of every file
     <target>/<kind>.json          the kind's features (FeatureSpec) and the regressor's parameters/state
     <target>/<kind>.xgb.json      xgboost family: the booster (``Booster.save_model``, JSON)
-    <target>/<kind>.skops         random-forest / polynomial: the regressor (skops; loaded with an explicit
-                                  list of trusted types, never pickle)
+    <target>/<kind>.forest.npz    random-forest family: the trees' arrays (numpy, ``allow_pickle=False``;
+                                  see :mod:`layerpower.predictors.forest`)
+    <target>/<kind>.skops         polynomial family: the regressor (skops; loaded with an explicit list of
+                                  trusted types, never pickle)
 
 Loading verifies the manifest before reading a model: format and schema versions, feature lists equal to this
 version's, every file present with its recorded sha256, and the major versions of the libraries that wrote
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import json
 import platform
+import zipfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
@@ -39,15 +42,12 @@ BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
 
 #: the only types (beyond skops' defaults: numpy, scikit-learn estimators) a bundle's skops files may hold
-SKOPS_TRUSTED: tuple[str, ...] = (
-    "sklearn.tree._tree.Tree",
-    "layerpower.predictors.regressors.PolynomialLassoRegressor",
-)
+SKOPS_TRUSTED: tuple[str, ...] = ("layerpower.predictors.regressors.PolynomialLassoRegressor",)
 
 #: libraries whose major version must match between the writer and the reader, per family
 _LIBRARIES = {
     "xgboost": ("xgboost", "numpy"),
-    "random-forest": ("scikit-learn", "skops", "numpy"),
+    "random-forest": ("numpy",),
     "polynomial": ("scikit-learn", "skops", "numpy"),
 }
 
@@ -112,7 +112,11 @@ class PredictorBundle:
 
 
 def _regressor_state(est: Any) -> dict[str, Any]:
+    from layerpower.predictors.forest import ForestArrays
     from layerpower.predictors.regressors import PhysicsBoostRegressor
+
+    if isinstance(est, ForestArrays):
+        return {"class": "ForestArrays", "n_features_in_": est.n_features_in_, "trees": len(est.offsets)}
 
     if isinstance(est, PhysicsBoostRegressor):
         return {
@@ -129,9 +133,8 @@ def _regressor_state(est: Any) -> dict[str, Any]:
 
 def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
     """Write ``bundle`` into the folder ``out`` (created; existing bundle files replaced) and return it."""
-    import skops.io
-
     from layerpower.io import atomic_path, write_json_atomic
+    from layerpower.predictors.forest import ForestArrays
     from layerpower.predictors.regressors import PhysicsBoostRegressor
 
     out = Path(out)
@@ -146,10 +149,17 @@ def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
                 model_file = f"{stem}.xgb.json"
                 with atomic_path(out / model_file) as tmp:
                     tmp.write_bytes(bytes(est.booster_.save_raw(raw_format="json")))
+            elif isinstance(est, ForestArrays) or type(est).__name__ == "RandomForestRegressor":
+                est = est if isinstance(est, ForestArrays) else ForestArrays.from_forest(est)
+                model_file = f"{stem}.forest.npz"
+                with atomic_path(out / model_file) as tmp:
+                    est.save(tmp)
             else:
+                import skops.io
+
                 model_file = f"{stem}.skops"
                 with atomic_path(out / model_file) as tmp:
-                    skops.io.dump(est, tmp)
+                    skops.io.dump(est, tmp, compression=zipfile.ZIP_DEFLATED)
             state = {"kind": kind, "target": target, "model_file": model_file,
                      "features": router.feature_specs_[kind].to_dict(), "regressor": _regressor_state(est)}
             write_json_atomic(state, out / f"{stem}.json")
@@ -271,6 +281,14 @@ def _load_regressor(root: Path, state: dict[str, Any]) -> Any:
         est.base_intercept_ = float(reg["base_intercept_"])
         est.n_features_in_ = int(reg["n_features_in_"])
         return est
+    if reg["class"] == "ForestArrays":
+        from layerpower.predictors.forest import ForestArrays
+
+        forest = ForestArrays.load(model_file)
+        if forest.n_features_in_ != int(reg["n_features_in_"]) or len(forest.offsets) != int(reg["trees"]):
+            raise BundleError(f"{model_file}: its tree or feature count differs from the bundle's description",
+                              "retrain the bundle")
+        return forest
     import skops.io
 
     untrusted = set(skops.io.get_untrusted_types(file=model_file)) - set(SKOPS_TRUSTED)

@@ -200,9 +200,28 @@ class Evaluation:
     bands: dict[str, Any]
 
     @property
+    def calibration_helps(self) -> bool:
+        """Whether the calibration lowered the held-out whole-model runtime error.
+
+        The error compared is the mean |log(pred/measured)| over model runs: what the calibration fits, and
+        neither a median that ignores the worst models nor a mean that one outlier dominates.
+        """
+        raw = self.summary.get("runtime_s_raw", {}).get("mean_abs_log", math.nan)
+        calibrated = self.summary.get("runtime_s_calibrated", {}).get("mean_abs_log", math.nan)
+        if math.isnan(calibrated):
+            return False
+        return math.isnan(raw) or calibrated <= raw
+
+    @property
+    def mode(self) -> str:
+        """``"calibrated"`` when the calibration helps (a bundle then applies it), else ``"raw"``."""
+        return "calibrated" if self.calibration_helps else "raw"
+
+    @property
     def score(self) -> float:
-        """The selection score: median absolute relative error of the calibrated whole-model runtime."""
-        value = self.summary.get("runtime_s_calibrated", {}).get("median_ape", math.nan)
+        """The selection score: median |relative error| of the whole-model runtime, as a bundle would predict
+        it (calibrated or not, see :attr:`mode`)."""
+        value = self.summary.get(f"runtime_s_{self.mode}", {}).get("median_ape", math.nan)
         return float(value) if value == value else math.inf
 
     def to_dict(self) -> dict[str, Any]:

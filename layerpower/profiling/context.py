@@ -2,6 +2,7 @@
 
 Each call is timed between the tracer's enter and exit callbacks, with the device synchronised at both
 (``torch.cuda.synchronize`` on CUDA), over several forwards; a call's runtime is the median over forwards.
+:class:`ContextTimer` records forwards one at a time, so that they can be spread over a longer span.
 Calls are keyed by ``(layer name, call index)``, the same keys :func:`layerpower.models.layers.extract_layers`
 gives its specs. Units: seconds.
 """
@@ -72,6 +73,54 @@ def traced_forward(
     return times, time.perf_counter() - t0
 
 
+class ContextTimer:
+    """Collects in-context timings one traced forward at a time, so that forwards can be spread in time.
+
+    ``warm_up()`` runs untimed forwards and returns the last one's seconds; each ``record()`` runs one timed
+    forward; ``result()`` takes the median per call. The profiler interleaves ``record()`` with the isolated
+    windows, so that a burst of load from a neighbour touches only some forwards and the median sets it aside.
+    """
+
+    def __init__(self, model: Any, inputs: Any, device: str = "cpu", *, label: str = "") -> None:
+        self.model = model
+        self.inputs = inputs
+        self.label = label
+        self.sync = sync_function(device)
+        self._per_call: dict[CallKey, list[float]] = {}
+        self._order: list[CallKey] = []
+        self._totals: list[float] = []
+        self._warm_s = 0.0
+
+    def warm_up(self, forwards: int = 1) -> float:
+        """Run ``forwards`` untimed forwards; the seconds of the last one."""
+        for _ in range(max(forwards, 1)):
+            _, self._warm_s = traced_forward(self.model, self.inputs, self.sync, label=self.label)
+        return self._warm_s
+
+    def record(self) -> None:
+        """One timed forward."""
+        times, total = traced_forward(self.model, self.inputs, self.sync, label=self.label)
+        self._totals.append(total)
+        first = not self._order
+        for key, seconds in times:
+            if first:
+                self._order.append(key)
+            self._per_call.setdefault(key, []).append(seconds)
+
+    @property
+    def recorded(self) -> int:
+        return len(self._totals)
+
+    def result(self) -> ContextTiming:
+        """Median per call over the recorded forwards."""
+        return ContextTiming(
+            runtimes_s={key: statistics.median(values) for key, values in self._per_call.items()},
+            order=list(self._order),
+            forwards=len(self._totals),
+            forward_s=statistics.median(self._totals) if self._totals else self._warm_s,
+        )
+
+
 def time_in_context(
     model: Any,
     inputs: Any,
@@ -81,28 +130,13 @@ def time_in_context(
     warmup: int = 1,
     label: str = "",
 ) -> ContextTiming:
-    """Time every layer call over ``forwards`` traced forwards (after ``warmup`` untimed ones).
+    """Time every layer call over ``forwards`` back-to-back traced forwards (after ``warmup`` untimed ones).
 
     ``forwards`` may be a function of the warm-up forward's time in seconds (choosing the count by budget).
     """
-    sync = sync_function(device)
-    forward_s = 0.0
-    for _ in range(max(warmup, 1)):
-        _, forward_s = traced_forward(model, inputs, sync, label=label)
+    timer = ContextTimer(model, inputs, device, label=label)
+    forward_s = timer.warm_up(warmup)
     count = forwards(forward_s) if callable(forwards) else int(forwards)
-    per_call: dict[CallKey, list[float]] = {}
-    order: list[CallKey] = []
-    totals: list[float] = []
-    for i in range(count):
-        times, total = traced_forward(model, inputs, sync, label=label)
-        totals.append(total)
-        for key, seconds in times:
-            if i == 0:
-                order.append(key)
-            per_call.setdefault(key, []).append(seconds)
-    return ContextTiming(
-        runtimes_s={key: statistics.median(values) for key, values in per_call.items()},
-        order=order,
-        forwards=count,
-        forward_s=statistics.median(totals) if totals else forward_s,
-    )
+    for _ in range(count):
+        timer.record()
+    return timer.result()

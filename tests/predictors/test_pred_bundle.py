@@ -37,7 +37,7 @@ def test_round_trip_gives_identical_predictions(family, training, tmp_path):
     assert manifest["evaluation"]["method"] == "leave-one-model-out"
     for name, digest in manifest["files"].items():
         assert file_sha256(tmp_path / "b" / name) == digest
-    suffix = ".xgb.json" if family == "xgboost" else ".skops"
+    suffix = {"xgboost": ".xgb.json", "random-forest": ".forest.npz", "polynomial": ".skops"}[family]
     assert all(name.endswith((suffix, ".json")) for name in manifest["files"])
     assert not list((tmp_path / "b").rglob("*.pkl"))
 
@@ -98,8 +98,8 @@ def test_incompatible_major_library_version_is_refused(bundle_copy):
 
 
 def test_skops_file_with_untrusted_type_is_refused(training, tmp_path):
-    root = tmp_path / "rf"
-    train_predictors(training, family="random-forest", out=root, params=FAST_PARAMS["random-forest"])
+    root = tmp_path / "poly"
+    train_predictors(training, family="polynomial", out=root, params=FAST_PARAMS["polynomial"])
     target = root / "runtime_s" / "dense.skops"
     skops.io.dump({"payload": Path("/")}, target)  # a type outside the allow-list, with a "valid" hash
     manifest = json.loads((root / MANIFEST).read_text())
@@ -108,3 +108,21 @@ def test_skops_file_with_untrusted_type_is_refused(training, tmp_path):
     assert set(skops.io.get_untrusted_types(file=target)) - set(SKOPS_TRUSTED)
     with pytest.raises(BundleError, match="does not trust"):
         load_bundle(root)
+
+
+def test_forest_arrays_predict_exactly_like_scikit_learn(tmp_path):
+    from sklearn.ensemble import RandomForestRegressor
+
+    from layerpower.predictors.forest import ForestArrays
+
+    rng = np.random.default_rng(0)
+    scale = np.array([1, 10, 1e3, 1e6, 1e9])
+    X, Xt = rng.random((400, 5)) * scale, rng.random((100, 5)) * scale
+    y = np.log1p(X[:, 2]) + rng.random(400)
+    forest = RandomForestRegressor(n_estimators=7, max_depth=6, random_state=0).fit(X, y)
+    arrays = ForestArrays.from_forest(forest)
+    arrays.save(tmp_path / "f.npz")
+    loaded = ForestArrays.load(tmp_path / "f.npz")
+    np.testing.assert_array_equal(loaded.predict(Xt), forest.predict(Xt))
+    with pytest.raises(ValueError, match="expected"):
+        loaded.predict(Xt[:, :3])
