@@ -10,7 +10,7 @@ temporary folder):
 * additivity: sum of in-context layer runtimes / whole-model runtime, and sum of isolated layer runtimes /
   whole-model runtime, per model and run (printed; no target).
 
-Usage: ``python benchmarks/bench_profiler.py [--models resnet18,vgg16] [--runs 3]``. The machine's load
+Usage: ``python benchmarks/bench_profiler.py [--models resnet18,vgg16] [--runs 3] [--keep DIR]``. The machine's load
 average is printed before and after: the figures are only as quiet as the machine. Exit status 1 on FAIL.
 """
 
@@ -50,7 +50,10 @@ def read_run(out: Path, model: str) -> tuple[pd.DataFrame, pd.Series]:
     """The layer rows (all kinds) and the model row of one run."""
     (folder,) = list(out.glob(f"*/{model}"))
     layers = pd.concat(
-        [pd.read_csv(folder / f"{kind}.csv", keep_default_na=False) for kind in LAYER_KINDS],
+        [
+            pd.read_csv(folder / f"{kind}.csv", keep_default_na=False).assign(kind=kind)
+            for kind in LAYER_KINDS
+        ],
         ignore_index=True,
     )
     model_row = pd.read_csv(folder / "model.csv").iloc[0]
@@ -67,11 +70,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--models", default="resnet18,vgg16")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--keep", default=None, help="Keep the profiled folders here (default: a temporary folder)."
+    )
     args = parser.parse_args(argv)
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} CPUs")
     ok = True
-    with tempfile.TemporaryDirectory(prefix="bench-profiler-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="bench-profiler-") as scratch:
+        tmp = args.keep or scratch
         runs: dict[str, list[tuple[float, pd.DataFrame, pd.Series]]] = {m: [] for m in models}
         for run in range(args.runs):  # interleave models, so a burst of load hits all of them alike
             for model in models:
@@ -98,12 +105,21 @@ def main(argv: list[str] | None = None) -> int:
             iso_cv = isolated.apply(lambda row: cv(list(row)), axis=1)
             wholes = [float(row["runtime_s"]) for _, _, row in results]
             model_cv = cv(wholes)
+            kinds = frames[0]["kind"].reindex(layer_cv.index)
+            weights = joined.mean(axis=1)
+            by_kind = ", ".join(
+                f"{k} {layer_cv[kinds == k].median() * 100:.1f} %" for k in LAYER_KINDS if (kinds == k).any()
+            )
+            weighted = float((layer_cv * weights).sum() / weights.sum())
             v1 = "PASS" if layer_cv.median() <= LAYER_CV_TARGET else "FAIL"
             v2 = "PASS" if model_cv <= MODEL_CV_TARGET else "FAIL"
             ok &= v1 == "PASS" and v2 == "PASS"
             print(f"{model}: per-layer in-context runtime CV across {len(results)} runs: median "
                   f"{layer_cv.median() * 100:.2f} % (target <= {LAYER_CV_TARGET * 100:.0f} %) {v1}; "
                   f"isolated: median {iso_cv.median() * 100:.2f} %")  # fmt: skip
+            print(
+                f"{model}: in-context CV by kind (median): {by_kind}; runtime-weighted mean {weighted * 100:.2f} %"
+            )
             print(f"{model}: whole-model runtime CV across runs {model_cv * 100:.2f} % "
                   f"(target <= {MODEL_CV_TARGET * 100:.0f} %) {v2}; runs "
                   + ", ".join(f"{w * 1e3:.2f}" for w in wholes) + " ms")  # fmt: skip

@@ -2,7 +2,7 @@
 
 Each call is timed between the tracer's enter and exit callbacks, with the device synchronised at both
 (``torch.cuda.synchronize`` on CUDA), over several forwards; a call's runtime is the median over forwards.
-:class:`ContextTimer` records forwards one at a time, so that they can be spread over a longer span.
+:class:`ContextTimer` records forwards one at a time.
 Calls are keyed by ``(layer name, call index)``, the same keys :func:`layerpower.models.layers.extract_layers`
 gives its specs. Units: seconds.
 """
@@ -77,8 +77,7 @@ class ContextTimer:
     """Collects in-context timings one traced forward at a time, so that forwards can be spread in time.
 
     ``warm_up()`` runs untimed forwards and returns the last one's seconds; each ``record()`` runs one timed
-    forward; ``result()`` takes the median per call. The profiler interleaves ``record()`` with the isolated
-    windows, so that a burst of load from a neighbour touches only some forwards and the median sets it aside.
+    forward; ``result()`` takes the median per call.
     """
 
     def __init__(self, model: Any, inputs: Any, device: str = "cpu", *, label: str = "") -> None:

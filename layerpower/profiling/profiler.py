@@ -4,8 +4,9 @@ For one model, batch size and dtype (:meth:`LayerProfiler.profile`):
 
 1. idle power over a quiet window (``Meter.idle_power``);
 2. in context: every layer call timed inside traced forwards of the whole model (median per call)
-   -> ``runtime_s``; the forwards are spread over the isolated trials below, so that a passing burst of
-   load from a neighbour touches only some of them;
+   -> ``runtime_s``. The forwards run back to back, warm, as the whole model runs in production and in
+   :mod:`~layerpower.profiling.whole_model` (spreading them over the isolated trials was tried: each forward
+   then starts cold, and a small model's layers summed to 3x its whole-model time);
 3. alone: each distinct layer (``LayerSpec.config_key``; repeats reuse the measurement and name it in
    ``measured_as``) built with a random input of its captured shape and dtype, warmed up, its window
    calibrated, then ``trials`` windows per layer in a shuffled (layer, trial) schedule ->
@@ -242,7 +243,7 @@ class LayerProfiler:
         from layerpower.models.dtypes import torch_dtype
         from layerpower.models.layers import extract_layers
         from layerpower.models.spec import feature_row
-        from layerpower.profiling.context import ContextTimer
+        from layerpower.profiling.context import time_in_context
         from layerpower.profiling.isolated import calibrate, measure_window, summarize
         from layerpower.profiling.timing import sync_function
 
@@ -265,12 +266,11 @@ class LayerProfiler:
                 bar.set_postfix_str("idle power", refresh=False)
                 idle = self.meter.idle_power(settings.idle_for(self.source_name), sync=sync).avg_power_w
 
-            # in context: a warm-up forward sizes the count; one forward now, the rest spread over the trials
+            # in context: a warm-up forward sizes the count, then back-to-back forwards (as the whole model runs)
             bar.set_postfix_str("in context", refresh=False)
             x = torch.randn(batch_size, *entry.input_shape, dtype=torch_dtype(dtype), device=self.device)
-            timer = ContextTimer(net, x, self.device, label=label)
-            forwards = settings.forwards_for(timer.warm_up())
-            timer.record()
+            context = time_in_context(net, x, self.device, forwards=settings.forwards_for, label=label)
+            del x
             bar.update(1)
 
             # alone: build, warm up and calibrate every distinct layer, then the shuffled trials
@@ -295,11 +295,8 @@ class LayerProfiler:
                 bar.update(1)
             schedule = [(index, trial) for index in unique for trial in range(settings.trials)]
             self._rng.shuffle(schedule)
-            spread = _spread(forwards - 1, len(schedule))
             trials: dict[int, list[Any]] = {index: [] for index in unique}
-            for step, (index, _) in enumerate(schedule):
-                for _ in range(spread.get(step, 0)):
-                    timer.record()
+            for index, _ in schedule:
                 plan = plans[index]
                 bar.set_postfix_str(wanted[index].name, refresh=False)
                 prewarm = 1 if plan.per_call_s < 0.25 * window else 0
@@ -316,10 +313,6 @@ class LayerProfiler:
                 )
                 bar.update(1)
             layers.clear()
-            while timer.recorded < forwards:  # a schedule shorter than the forwards asked for
-                timer.record()
-            context = timer.result()
-            del x, timer
         finally:
             bar.close()
         if throwaway:
@@ -362,7 +355,6 @@ class LayerProfiler:
             "rows": len(all_rows),
             "layers_measured_alone": len(unique),
             "context_forwards": context.forwards,
-            "context_forwards_spread": True,  # interleaved with the isolated trials, not back to back
             "context_forward_s": context.forward_s,
             "calls_missing_in_context": missing,
             "whole_model": {
@@ -572,17 +564,6 @@ def _model_row(
 
 def _nansum(values: Any) -> float:
     return float(sum(v for v in values if v is not None and not math.isnan(v)))
-
-
-def _spread(count: int, steps: int) -> dict[int, int]:
-    """Place ``count`` events evenly over ``steps`` schedule steps: step -> events before it."""
-    if count <= 0 or steps <= 0:
-        return {}
-    out: dict[int, int] = {}
-    for i in range(count):
-        step = min(int((i + 1) * steps / (count + 1)), steps - 1)
-        out[step] = out.get(step, 0) + 1
-    return out
 
 
 def _dedup_groups(specs: Sequence[Any], dedup: bool) -> dict[int, list[int]]:

@@ -185,12 +185,3 @@ def test_consistency_flags_a_disturbed_configuration() -> None:
         "sum_isolated_over_sum_runtime",
         "whole_runtime_cv",
     ]
-
-
-def test_in_context_forwards_are_spread_over_the_schedule() -> None:
-    from layerpower.profiling.profiler import _spread
-
-    assert _spread(0, 10) == {} and _spread(3, 0) == {}
-    assert _spread(3, 8) == {2: 1, 4: 1, 6: 1}
-    assert sum(_spread(19, 5).values()) == 19  # more forwards than steps: several before a step
-    assert max(_spread(19, 5)) <= 4
