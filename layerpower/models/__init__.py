@@ -6,8 +6,7 @@ The names below are imported lazily (PEP 562), so ``import layerpower.models`` (
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layerpower._lazy import lazy_exports
 
 _EXPORTS: dict[str, str] = {
     "LayerSpec": "layerpower.models.spec",
@@ -31,13 +30,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'layerpower.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -15,8 +15,7 @@ scikit-learn only then).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layerpower._lazy import lazy_exports
 
 _EXPORTS = {
     "predict_energy": "layerpower.predictors.energy",
@@ -37,9 +36,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'layerpower.predictors' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

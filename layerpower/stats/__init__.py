@@ -20,8 +20,7 @@ The names below are importable from ``layerpower.stats`` directly; each module l
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layerpower._lazy import lazy_exports
 
 #: public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -56,13 +55,4 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'layerpower.stats' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"layerpower.stats.{module}"), name)
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_EXPORTS])
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
