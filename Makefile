@@ -30,6 +30,7 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check layerpower tests benchmarks
+	$(VENV)/bin/ruff format --check layerpower tests benchmarks
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -63,8 +63,12 @@ def generate(root: Path) -> int:
     for m in range(models):
         folder = root / "bench-gpu" / f"model{m:03d}"
         folder.mkdir(parents=True)
-        meta = {"schema_version": SCHEMA_VERSION, "device": {"id": "bench-gpu", "name": "bench"},
-                "power_source": "nvml", "is_estimate": False}  # fmt: skip
+        meta = {
+            "schema_version": SCHEMA_VERSION,
+            "device": {"id": "bench-gpu", "name": "bench"},
+            "power_source": "nvml",
+            "is_estimate": False,
+        }
         (folder / "meta.json").write_text(json.dumps(meta))
         for k, kind in enumerate(LAYER_KINDS):
             rows = int(sizes[m * len(LAYER_KINDS) + k])
@@ -93,8 +97,10 @@ def main() -> int:
         merge_s = time.perf_counter() - start
 
     best = min(timings)
-    print(f"build_dataset ({len(csvs)} files, {rows} rows, parquet out): best {best:.2f} s of "
-          f"{', '.join(f'{t:.2f}' for t in timings)} s; {rows / best:,.0f} rows/s")  # fmt: skip
+    print(
+        f"build_dataset ({len(csvs)} files, {rows} rows, parquet out): best {best:.2f} s of "
+        f"{', '.join(f'{t:.2f}' for t in timings)} s; {rows / best:,.0f} rows/s"
+    )
     print(f"merge_feature_data ({len(conv)} convolutional files, {len(data)} rows): {merge_s:.2f} s")
     verdict = "PASS" if best < TARGET_S else "FAIL"
     print(f"{verdict}: build_dataset {best:.2f} s (target < {TARGET_S:.0f} s)")

@@ -46,8 +46,10 @@ def main() -> int:
     from layerpower.models.zoo import available_models, build_model, resolve_model
 
     names = [n.strip() for n in options.models.split(",") if n.strip()] or available_models()
-    print(f"# extract_layers over {len(names)} models; torch {torch.__version__}, {platform.processor() or '?'}, "
-          f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch threads {torch.get_num_threads()}")  # fmt: skip
+    print(
+        f"# extract_layers over {len(names)} models; torch {torch.__version__}, {platform.processor() or '?'}, "
+        f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, torch threads {torch.get_num_threads()}"
+    )
     extract_layers("lenet")  # warm-up: imports and first-call costs
     extract_layers("resnet18")
 
@@ -65,8 +67,11 @@ def main() -> int:
             continue
         summary = summarize_layers(specs)
         rows.append((name, *best, summary["layer_calls"], summary["flops"] / 1e9))
-        print(f"{name:22s} {best[0]:7.3f} s (CPU {best[1]:6.3f} s) {summary['layer_calls']:6d} calls "
-              f"{summary['flops'] / 1e9:10.2f} GFLOPs", flush=True)  # fmt: skip
+        print(
+            f"{name:22s} {best[0]:7.3f} s (CPU {best[1]:6.3f} s) {summary['layer_calls']:6d} calls "
+            f"{summary['flops'] / 1e9:10.2f} GFLOPs",
+            flush=True,
+        )
 
     # ops seen outside leaf modules that are neither layers nor shape ops (should be none)
     unclassified: Counter[str] = Counter()
@@ -95,24 +100,38 @@ def main() -> int:
     slowest = max(rows, key=lambda r: r[1]) if rows else ("-", 0.0, 0.0)
     load = os.getloadavg()[0]
     print()
-    print(f"models {len(rows)} ok, {len(failures)} failed; total {total:.1f} s wall, {total_cpu:.1f} s CPU; "
-          f"slowest {slowest[0]} {slowest[1]:.3f} s; load average now {load:.1f} on {os.cpu_count()} CPUs")  # fmt: skip
-    print(f"{'PASS' if not slow else 'FAIL'} every model but the largest RegNets under {PER_MODEL_TARGET_S:.0f} s"
-          + (": over it " + ", ".join(f"{n} {s:.2f} s" for n, s in slow) if slow else ""))  # fmt: skip
-    print(f"{'PASS' if total < TOTAL_TARGET_S else 'FAIL'} all models under {TOTAL_TARGET_S:.0f} s in total "
-          f"({total:.1f} s)")  # fmt: skip
+    print(
+        f"models {len(rows)} ok, {len(failures)} failed; total {total:.1f} s wall, {total_cpu:.1f} s CPU; "
+        f"slowest {slowest[0]} {slowest[1]:.3f} s; load average now {load:.1f} on {os.cpu_count()} CPUs"
+    )
+    print(
+        f"{'PASS' if not slow else 'FAIL'} every model but the largest RegNets under {PER_MODEL_TARGET_S:.0f} s"
+        + (": over it " + ", ".join(f"{n} {s:.2f} s" for n, s in slow) if slow else "")
+    )
+    print(
+        f"{'PASS' if total < TOTAL_TARGET_S else 'FAIL'} all models under {TOTAL_TARGET_S:.0f} s in total "
+        f"({total:.1f} s)"
+    )
     if load > (os.cpu_count() or 1):
-        print(f"  NOTE: the CPU is shared (load {load:.1f} > {os.cpu_count()} CPUs), so wall times are inflated; "
-              f"in CPU time: {'PASS' if not slow_cpu else 'FAIL'} every model under {PER_MODEL_TARGET_S:.0f} s"
-              + (f" (over it: {', '.join(n for n, _ in slow_cpu)})" if slow_cpu else "")
-              + f", {'PASS' if total_cpu < TOTAL_TARGET_S else 'FAIL'} total {total_cpu:.1f} s")  # fmt: skip
-    print(f"{'PASS' if not failures else 'FAIL'} every model extracts without error"
-          + ("".join(f"\n    {f}" for f in failures) if failures else ""))  # fmt: skip
-    print(f"{'PASS' if not unclassified else 'FAIL'} no unclassified op outside leaf modules"
-          + (f": {dict(unclassified)}" if unclassified else ""))  # fmt: skip
+        print(
+            f"  NOTE: the CPU is shared (load {load:.1f} > {os.cpu_count()} CPUs), so wall times are inflated; "
+            f"in CPU time: {'PASS' if not slow_cpu else 'FAIL'} every model under {PER_MODEL_TARGET_S:.0f} s"
+            + (f" (over it: {', '.join(n for n, _ in slow_cpu)})" if slow_cpu else "")
+            + f", {'PASS' if total_cpu < TOTAL_TARGET_S else 'FAIL'} total {total_cpu:.1f} s"
+        )
+    print(
+        f"{'PASS' if not failures else 'FAIL'} every model extracts without error"
+        + ("".join(f"\n    {f}" for f in failures) if failures else "")
+    )
+    print(
+        f"{'PASS' if not unclassified else 'FAIL'} no unclassified op outside leaf modules"
+        + (f": {dict(unclassified)}" if unclassified else "")
+    )
     if options.cli:
-        print(f"{'PASS' if not cli_failures else 'FAIL'} `layerpower layers NAME` works for every model"
-              + ("".join(f"\n    {f}" for f in cli_failures) if cli_failures else ""))  # fmt: skip
+        print(
+            f"{'PASS' if not cli_failures else 'FAIL'} `layerpower layers NAME` works for every model"
+            + ("".join(f"\n    {f}" for f in cli_failures) if cli_failures else "")
+        )
     return 0
 
 

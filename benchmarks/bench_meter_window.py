@@ -33,9 +33,11 @@ def main() -> None:
                 t0 = time.perf_counter()
                 meter.source.energy_j()
                 readings.append(time.perf_counter() - t0)
-        print(f"{name:9s} window enter+exit: median {statistics.median(per_window) * 1e6:6.1f} us, "
-              f"mean {statistics.fmean(per_window) * 1e6:6.1f} us "
-              f"(one energy reading: {statistics.median(readings) * 1e6:.1f} us median)")
+        print(
+            f"{name:9s} window enter+exit: median {statistics.median(per_window) * 1e6:6.1f} us, "
+            f"mean {statistics.fmean(per_window) * 1e6:6.1f} us "
+            f"(one energy reading: {statistics.median(readings) * 1e6:.1f} us median)"
+        )
 
 
 if __name__ == "__main__":

@@ -81,15 +81,21 @@ def main() -> int:
     uncached_s = time.perf_counter() - started
 
     t = first.total
-    print(f"predict-energy --model {MODEL}: {t.energy_j:.4g} J, {t.runtime_s:.4g} s, {t.avg_power_w:.4g} W "
-          f"({t.device_id}, {t.family}, power {'estimate' if t.is_estimate else t.power_source})")
+    print(
+        f"predict-energy --model {MODEL}: {t.energy_j:.4g} J, {t.runtime_s:.4g} s, {t.avg_power_w:.4g} W "
+        f"({t.device_id}, {t.family}, power {'estimate' if t.is_estimate else t.power_source})"
+    )
     print(f"imports (layerpower.predictors.energy + models.layers): {imports_s:.2f} s")
     print(f"first call (loads and verifies the bundle):             {1000 * first_s:.0f} ms")
-    print(f"in-process, after imports, median of {args.repeats}: {1000 * statistics.median(warm):.0f} ms with the layer "
-          f"cache, {1000 * statistics.median(uncached_warm):.0f} ms extracting the layers each call "
-          f"(extraction alone {1000 * statistics.median(extract):.0f} ms)")
-    print(f"cold-start command, median of {args.cold_repeats}:                    {cold_s:.2f} s "
-          f"(runs: {', '.join(f'{c:.2f}' for c in cold)})")
+    print(
+        f"in-process, after imports, median of {args.repeats}: {1000 * statistics.median(warm):.0f} ms with the layer "
+        f"cache, {1000 * statistics.median(uncached_warm):.0f} ms extracting the layers each call "
+        f"(extraction alone {1000 * statistics.median(extract):.0f} ms)"
+    )
+    print(
+        f"cold-start command, median of {args.cold_repeats}:                    {cold_s:.2f} s "
+        f"(runs: {', '.join(f'{c:.2f}' for c in cold)})"
+    )
     print(f"cold-start command without the layer cache (imports torch):  {uncached_s:.2f} s")
     print(f"load average now: {', '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs")
     for text, ok in (

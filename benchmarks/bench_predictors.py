@@ -73,12 +73,18 @@ def report(dataset: Path, jobs: int) -> bool:
 
     data = load_training_set(dataset)
     rows = data.describe()["rows"]
-    print(f"== device {data.device_id}: {len(data.model_names)} models, {sum(rows.values())} layer rows {rows}")
-    print(f"   power: {'estimate (no sensor on the profiling machine)' if data.is_estimate else data.power_source}")
+    print(
+        f"== device {data.device_id}: {len(data.model_names)} models, {sum(rows.values())} layer rows {rows}"
+    )
+    print(
+        f"   power: {'estimate (no sensor on the profiling machine)' if data.is_estimate else data.power_source}"
+    )
     started = time.perf_counter()
 
     def progress(family: str, done: int, total: int) -> None:
-        print(f"\r   evaluating {family}: {done}/{total} models held out", end="", file=sys.stderr, flush=True)
+        print(
+            f"\r   evaluating {family}: {done}/{total} models held out", end="", file=sys.stderr, flush=True
+        )
 
     evaluations = evaluate_families(data, FAMILIES, BUNDLE_PARAMS, n_jobs=jobs, progress=progress)
     print(f"\r   evaluated in {time.perf_counter() - started:.0f} s" + " " * 30, file=sys.stderr)
@@ -97,8 +103,10 @@ def report(dataset: Path, jobs: int) -> bool:
         print(f"{kind:<14}{target:<11}" + "".join(f"{c:>34}" for c in cells))
 
     print("\nwhole model, leave-one-model-out: median |error| / within 10% (raw sum of layers -> calibrated)")
-    print(f"{'family':<15}{'runtime raw':>20}{'runtime calibrated':>22}{'energy raw':>20}{'energy calibrated':>22}"
-          f"{'coverage rt/E':>16}")
+    print(
+        f"{'family':<15}{'runtime raw':>20}{'runtime calibrated':>22}{'energy raw':>20}{'energy calibrated':>22}"
+        f"{'coverage rt/E':>16}"
+    )
     for family, ev in evaluations.items():
         s = ev.summary
         cells = []
@@ -106,36 +114,57 @@ def report(dataset: Path, jobs: int) -> bool:
             cells.append(f"{pct(s[key]['median_ape'])} / {pct(s[key]['within_10'])}")
         cov = f"{pct(s['runtime_s_calibrated']['coverage'])}/{pct(s['energy_j_calibrated']['coverage'])}"
         print(f"{family:<15}{cells[0]:>20}{cells[1]:>22}{cells[2]:>20}{cells[3]:>22}{cov:>16}")
-    print(f"   ({evaluations[FAMILIES[0]].summary['runs']} model runs of "
-          f"{evaluations[FAMILIES[0]].summary['models']} models; nominal interval coverage "
-          f"{round(100 * evaluations[FAMILIES[0]].coverage)}%)")
+    print(
+        f"   ({evaluations[FAMILIES[0]].summary['runs']} model runs of "
+        f"{evaluations[FAMILIES[0]].summary['models']} models; nominal interval coverage "
+        f"{round(100 * evaluations[FAMILIES[0]].coverage)}%)"
+    )
 
     floor = measurement_floor(data.models)
     if floor is not None:
-        print(f"   measurement floor: the measured in-context layer runtimes themselves, summed, are off the measured "
-              f"whole-model runtime by median {pct(floor[0]).strip()}, {pct(floor[1]).strip()} within 10%")
+        print(
+            f"   measurement floor: the measured in-context layer runtimes themselves, summed, are off the measured "
+            f"whole-model runtime by median {pct(floor[0]).strip()}, {pct(floor[1]).strip()} within 10%"
+        )
 
     best = min(evaluations, key=lambda f: evaluations[f].score)
     mode = evaluations[best].mode  # as a bundle predicts: calibrated only where calibrating helped
     s = evaluations[best].summary[f"runtime_s_{mode}"]
     baseline = evaluations["polynomial"].score
     checks = [
-        (f"median |runtime error| of {best} ({mode}) <= {MEDIAN_TARGET:.0%}: {pct(s['median_ape']).strip()}",
-         s["median_ape"] <= MEDIAN_TARGET),
-        (f"model runs within +-10% >= {WITHIN_TARGET:.0%}: {pct(s['within_10']).strip()}", s["within_10"] >= WITHIN_TARGET),
-        (f"{best} below the polynomial baseline ({evaluations['polynomial'].mode}): "
-         f"{pct(s['median_ape']).strip()} vs {pct(baseline).strip()}",
-         best != "polynomial" and s["median_ape"] < baseline),
+        (
+            f"median |runtime error| of {best} ({mode}) <= {MEDIAN_TARGET:.0%}: {pct(s['median_ape']).strip()}",
+            s["median_ape"] <= MEDIAN_TARGET,
+        ),
+        (
+            f"model runs within +-10% >= {WITHIN_TARGET:.0%}: {pct(s['within_10']).strip()}",
+            s["within_10"] >= WITHIN_TARGET,
+        ),
+        (
+            f"{best} below the polynomial baseline ({evaluations['polynomial'].mode}): "
+            f"{pct(s['median_ape']).strip()} vs {pct(baseline).strip()}",
+            best != "polynomial" and s["median_ape"] < baseline,
+        ),
     ]
     table = evaluations[best].models
-    print(f"\n{best}, per model run: measured runtime -> predicted (sum of layers / calibrated), left-out calls")
+    print(
+        f"\n{best}, per model run: measured runtime -> predicted (sum of layers / calibrated), left-out calls"
+    )
     for row in table.to_dict(orient="records"):
-        print(f"  {row['model']:<20} b{row['batch_size']:<3} {row['measured_runtime_s']:9.4f} s -> "
-              f"{row['pred_runtime_s']:9.4f} s ({pct(row['err_pred_runtime_s']).strip():>7}) / "
-              f"{row['pred_runtime_cal_s']:9.4f} s ({pct(row['err_pred_runtime_cal_s']).strip():>7})"
-              + (f"  {row['layer_calls'] - row['predicted_calls']} left out" if row['predicted_calls'] < row['layer_calls'] else ""))
-    print(f"\nbest family: {best} (calibration a={evaluations[best].calibration.a:.4g}, "
-          f"b={evaluations[best].calibration.b_s * 1e6:.3g} us/call)")
+        print(
+            f"  {row['model']:<20} b{row['batch_size']:<3} {row['measured_runtime_s']:9.4f} s -> "
+            f"{row['pred_runtime_s']:9.4f} s ({pct(row['err_pred_runtime_s']).strip():>7}) / "
+            f"{row['pred_runtime_cal_s']:9.4f} s ({pct(row['err_pred_runtime_cal_s']).strip():>7})"
+            + (
+                f"  {row['layer_calls'] - row['predicted_calls']} left out"
+                if row["predicted_calls"] < row["layer_calls"]
+                else ""
+            )
+        )
+    print(
+        f"\nbest family: {best} (calibration a={evaluations[best].calibration.a:.4g}, "
+        f"b={evaluations[best].calibration.b_s * 1e6:.3g} us/call)"
+    )
     for text, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {text}")
     return all(ok for _, ok in checks)

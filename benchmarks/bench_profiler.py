@@ -94,8 +94,10 @@ def main(argv: list[str] | None = None) -> int:
             seconds = runs["resnet18"][0][0]
             verdict = "PASS" if seconds < SPEED_TARGET_S else "FAIL"
             ok &= verdict == "PASS"
-            print(f"speed: profile-model resnet18 (defaults) took {seconds:.1f} s "
-                  f"(target < {SPEED_TARGET_S:.0f} s) {verdict}")  # fmt: skip
+            print(
+                f"speed: profile-model resnet18 (defaults) took {seconds:.1f} s "
+                f"(target < {SPEED_TARGET_S:.0f} s) {verdict}"
+            )
         for model, results in runs.items():
             key = ["layer_name", "call_index"]
             frames = [layers.set_index(key) for _, layers, _ in results]
@@ -114,22 +116,29 @@ def main(argv: list[str] | None = None) -> int:
             v1 = "PASS" if layer_cv.median() <= LAYER_CV_TARGET else "FAIL"
             v2 = "PASS" if model_cv <= MODEL_CV_TARGET else "FAIL"
             ok &= v1 == "PASS" and v2 == "PASS"
-            print(f"{model}: per-layer in-context runtime CV across {len(results)} runs: median "
-                  f"{layer_cv.median() * 100:.2f} % (target <= {LAYER_CV_TARGET * 100:.0f} %) {v1}; "
-                  f"isolated: median {iso_cv.median() * 100:.2f} %")  # fmt: skip
+            print(
+                f"{model}: per-layer in-context runtime CV across {len(results)} runs: median "
+                f"{layer_cv.median() * 100:.2f} % (target <= {LAYER_CV_TARGET * 100:.0f} %) {v1}; "
+                f"isolated: median {iso_cv.median() * 100:.2f} %"
+            )
             print(
                 f"{model}: in-context CV by kind (median): {by_kind}; runtime-weighted mean {weighted * 100:.2f} %"
             )
-            print(f"{model}: whole-model runtime CV across runs {model_cv * 100:.2f} % "
-                  f"(target <= {MODEL_CV_TARGET * 100:.0f} %) {v2}; runs "
-                  + ", ".join(f"{w * 1e3:.2f}" for w in wholes) + " ms")  # fmt: skip
+            print(
+                f"{model}: whole-model runtime CV across runs {model_cv * 100:.2f} % "
+                f"(target <= {MODEL_CV_TARGET * 100:.0f} %) {v2}; runs "
+                + ", ".join(f"{w * 1e3:.2f}" for w in wholes)
+                + " ms"
+            )
             for i, (_, layers, row) in enumerate(results, 1):
                 whole = float(row["runtime_s"])
                 ctx = layers["runtime_s"].sum() / whole
                 iso = layers["runtime_isolated_s"].sum() / whole
-                print(f"{model} run {i}: sum(in context)/whole = {ctx:.3f}, sum(isolated)/whole = {iso:.3f} "
-                      f"({len(layers)} layer calls, whole {whole * 1e3:.2f} ms, CV across processes "
-                      f"{float(row['runtime_cv']) * 100:.1f} %)")  # fmt: skip
+                print(
+                    f"{model} run {i}: sum(in context)/whole = {ctx:.3f}, sum(isolated)/whole = {iso:.3f} "
+                    f"({len(layers)} layer calls, whole {whole * 1e3:.2f} ms, CV across processes "
+                    f"{float(row['runtime_cv']) * 100:.1f} %)"
+                )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     print("PASS" if ok else "FAIL")
     return 0 if ok else 1

@@ -71,7 +71,7 @@ def main() -> None:
         if i >= 3 and time.perf_counter() - started > args.budget:
             print(f"time budget of {args.budget:.0f} s reached after {i} pairs")
             break
-        for with_sampler in ((False, True) if i % 2 == 0 else (True, False)):
+        for with_sampler in (False, True) if i % 2 == 0 else (True, False):
             if with_sampler:
                 with Sampler(interval_s=args.interval) as sampler:
                     w, c = work()
@@ -95,20 +95,32 @@ def main() -> None:
     wall_best = min(wall[True]) / min(wall[False]) - 1.0
     cpu_median = statistics.median(cpu_pairs)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    print(f"workload: {iterations} matmuls of 384x384 per run on {args.threads} BLAS thread(s) (~{statistics.median(wall[False]):.2f} s wall), "
-          f"{len(wall_pairs)} alternating pairs, sampler every {args.interval * 1e3:.0f} ms on '{source}' "
-          f"({samples} samples); {os.cpu_count()} CPUs, load average {load:.2f}")
-    print(f"wall time  without / with sampler: min {min(wall[False]):.4f} / {min(wall[True]):.4f} s, "
-          f"median {statistics.median(wall[False]):.4f} / {statistics.median(wall[True]):.4f} s")
-    print(f"CPU time   without / with sampler: median {statistics.median(cpu[False]):.4f} / "
-          f"{statistics.median(cpu[True]):.4f} s")
-    print(f"overhead, wall time: best of {len(wall_pairs)} {100 * wall_best:+.2f} %, "
-          f"median of pairs {100 * statistics.median(wall_pairs):+.2f} %")
+    print(
+        f"workload: {iterations} matmuls of 384x384 per run on {args.threads} BLAS thread(s) (~{statistics.median(wall[False]):.2f} s wall), "
+        f"{len(wall_pairs)} alternating pairs, sampler every {args.interval * 1e3:.0f} ms on '{source}' "
+        f"({samples} samples); {os.cpu_count()} CPUs, load average {load:.2f}"
+    )
+    print(
+        f"wall time  without / with sampler: min {min(wall[False]):.4f} / {min(wall[True]):.4f} s, "
+        f"median {statistics.median(wall[False]):.4f} / {statistics.median(wall[True]):.4f} s"
+    )
+    print(
+        f"CPU time   without / with sampler: median {statistics.median(cpu[False]):.4f} / "
+        f"{statistics.median(cpu[True]):.4f} s"
+    )
+    print(
+        f"overhead, wall time: best of {len(wall_pairs)} {100 * wall_best:+.2f} %, "
+        f"median of pairs {100 * statistics.median(wall_pairs):+.2f} %"
+    )
     print(f"overhead, CPU time:  median of pairs {100 * cpu_median:+.2f} %")
-    print(f"sampler cost: {per_sample * 1e6:.0f} us per sample = {100 * duty:.3f} % of one core at "
-          f"{args.interval * 1e3:.0f} ms")
+    print(
+        f"sampler cost: {per_sample * 1e6:.0f} us per sample = {100 * duty:.3f} % of one core at "
+        f"{args.interval * 1e3:.0f} ms"
+    )
     judged = cpu_median if args.judge == "cpu" else wall_best
-    print(f"{'PASS' if judged < 0.01 else 'FAIL'} (target: {args.judge}-time overhead < 1 %: {100 * judged:+.2f} %)")
+    print(
+        f"{'PASS' if judged < 0.01 else 'FAIL'} (target: {args.judge}-time overhead < 1 %: {100 * judged:+.2f} %)"
+    )
 
 
 if __name__ == "__main__":

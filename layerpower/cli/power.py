@@ -46,7 +46,9 @@ def _gpu_indices(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 def _estimate_note(source: Any) -> str:
     tdp = getattr(source, "tdp", None)
-    detail = f"; CPU power modelled from load, TDP {tdp.tdp_w:.1f} W ({tdp.origin})" if tdp is not None else ""
+    detail = (
+        f"; CPU power modelled from load, TDP {tdp.tdp_w:.1f} W ({tdp.origin})" if tdp is not None else ""
+    )
     return f"estimate: this machine has no power sensor{detail}"
 
 
@@ -94,8 +96,10 @@ def sources(tdp_w: float | None, as_json: bool, root: Path) -> None:
             label = f" {names[device]}" if device in names else ""
             click.echo(f"          - {device}{label}")
         if entry["is_estimate"]:
-            click.echo(f"          TDP {entry['tdp_w']:.1f} W ({entry['tdp_origin']}), idle fraction "
-                       f"{entry['idle_fraction']:.2f}")
+            click.echo(
+                f"          TDP {entry['tdp_w']:.1f} W ({entry['tdp_origin']}), idle fraction "
+                f"{entry['idle_fraction']:.2f}"
+            )
     best = next(e["name"] for e in report if e["available"])
     click.echo(f"best: {best}")
 
@@ -110,12 +114,26 @@ def sources(tdp_w: float | None, as_json: bool, root: Path) -> None:
     help="Power source to read.",
 )
 @_tdp_option
-@click.option("--gpus", callback=_gpu_indices, default=None,
-              help="NVML GPU indices to measure, e.g. 0,1 (implies --power-source nvml; default all).")
-@click.option("--trace", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Also sample power every --interval seconds and write the series to this CSV.")
-@click.option("--interval", "interval_s", type=click.FloatRange(min=0.001), default=0.1, show_default=True,
-              help="Sampling interval of --trace, in seconds.")
+@click.option(
+    "--gpus",
+    callback=_gpu_indices,
+    default=None,
+    help="NVML GPU indices to measure, e.g. 0,1 (implies --power-source nvml; default all).",
+)
+@click.option(
+    "--trace",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Also sample power every --interval seconds and write the series to this CSV.",
+)
+@click.option(
+    "--interval",
+    "interval_s",
+    type=click.FloatRange(min=0.001),
+    default=0.1,
+    show_default=True,
+    help="Sampling interval of --trace, in seconds.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @_root_option
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
@@ -150,7 +168,9 @@ def measure(
         if trace is not None:
             from layerpower.profiling.sampler import Sampler
 
-            sampler = Sampler(interval_s=interval_s, source=meter.source, gpus=gpus or None, root=root).start()
+            sampler = Sampler(
+                interval_s=interval_s, source=meter.source, gpus=gpus or None, root=root
+            ).start()
         try:
             with meter.window() as window:
                 try:

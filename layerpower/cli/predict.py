@@ -36,15 +36,29 @@ def _pct(value: float) -> str:
 
 @click.command("train-predictors", context_settings=CONTEXT)
 @click.argument("dataset", type=click.Path(file_okay=False, path_type=str))
-@click.option("--family", type=click.Choice(FAMILY_CHOICES), default="xgboost", show_default=True,
-              help="Regressor family; 'best' evaluates all three and keeps the most accurate.")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Bundle folder to write [default: predictors/<device-id>/].")
-@click.option("--coverage", type=float, default=0.9, show_default=True, help="Nominal coverage of the intervals.")
+@click.option(
+    "--family",
+    type=click.Choice(FAMILY_CHOICES),
+    default="xgboost",
+    show_default=True,
+    help="Regressor family; 'best' evaluates all three and keeps the most accurate.",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Bundle folder to write [default: predictors/<device-id>/].",
+)
+@click.option(
+    "--coverage", type=float, default=0.9, show_default=True, help="Nominal coverage of the intervals."
+)
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel leave-one-model-out folds.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
-def train_predictors(dataset: str, family: str, out: str | None, coverage: float, jobs: int, quiet: bool) -> None:
+def train_predictors(
+    dataset: str, family: str, out: str | None, coverage: float, jobs: int, quiet: bool
+) -> None:
     """Train per-layer runtime and power predictors on DATASET (a build-dataset folder) and write a bundle.
 
     Every family is evaluated leave-one-model-out (no model's layers on both sides); the evaluation sets the
@@ -66,7 +80,9 @@ def train_predictors(dataset: str, family: str, out: str | None, coverage: float
 
         bar = bars.get(name)
         if bar is None:
-            bar = bars[name] = tqdm(total=total, desc=f"{name} (leave-one-model-out)", unit="model", leave=False)
+            bar = bars[name] = tqdm(
+                total=total, desc=f"{name} (leave-one-model-out)", unit="model", leave=False
+            )
         bar.update(done - bar.n)
         if done == total:
             bar.close()
@@ -107,8 +123,11 @@ def format_training(result: TrainResult) -> str:
     lines += [
         "",
         f"family kept: {bundle.family}"
-        + (f"; calibration: runtime = {cal.a:.4g} x sum + {cal.b_s * 1e6:.3g} us x calls" if cal
-           else "; no calibration (it did not lower the held-out whole-model error)"),
+        + (
+            f"; calibration: runtime = {cal.a:.4g} x sum + {cal.b_s * 1e6:.3g} us x calls"
+            if cal
+            else "; no calibration (it did not lower the held-out whole-model error)"
+        ),
         f"bundle written to {bundle.path}" if bundle.path else "bundle not written",
     ]
     return "\n".join(lines)
@@ -118,18 +137,41 @@ def format_training(result: TrainResult) -> str:
 
 
 @click.command("predict-energy", context_settings=CONTEXT)
-@click.option("--model", "model", required=True, help="Zoo name (vgg16, resnet18, lenet, ...) or package.module:factory.")
+@click.option(
+    "--model",
+    "model",
+    required=True,
+    help="Zoo name (vgg16, resnet18, lenet, ...) or package.module:factory.",
+)
 @click.option("--batch-size", type=int, default=1, show_default=True)
 @click.option("--dtype", default="fp32", show_default=True, help="fp32, fp16 or bf16.")
-@click.option("--device-id", default=None, help="Whose predictors to use [default: this machine's, else the bundled one].")
-@click.option("--predictors", type=click.Path(path_type=str), default=None,
-              help="A bundle folder (or a folder of bundles) from train-predictors.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option(
+    "--device-id",
+    default=None,
+    help="Whose predictors to use [default: this machine's, else the bundled one].",
+)
+@click.option(
+    "--predictors",
+    type=click.Path(path_type=str),
+    default=None,
+    help="A bundle folder (or a folder of bundles) from train-predictors.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
 @click.option("--per-layer", is_flag=True, help="Also print every layer's prediction.")
 @click.option("--no-calibration", is_flag=True, help="Report the plain sum over layers.")
 @user_errors
-def predict_energy(model: str, batch_size: int, dtype: str, device_id: str | None, predictors: str | None,
-                   fmt: str, per_layer: bool, no_calibration: bool) -> None:
+def predict_energy(
+    model: str,
+    batch_size: int,
+    dtype: str,
+    device_id: str | None,
+    predictors: str | None,
+    fmt: str,
+    per_layer: bool,
+    no_calibration: bool,
+) -> None:
     """Predict a model's energy, runtime and average power per forward pass, layer by layer.
 
     The layers are extracted without weights or data; each layer's runtime and power come from the
@@ -137,8 +179,14 @@ def predict_energy(model: str, batch_size: int, dtype: str, device_id: str | Non
     """
     from layerpower.predictors.energy import predict_energy as predict
 
-    result = predict(model, batch_size=batch_size, dtype=dtype, device_id=device_id, predictors=predictors,
-                     calibrate=not no_calibration)
+    result = predict(
+        model,
+        batch_size=batch_size,
+        dtype=dtype,
+        device_id=device_id,
+        predictors=predictors,
+        calibrate=not no_calibration,
+    )
     if fmt == "json":
         echo_json(result.to_dict(per_layer=per_layer))
     elif fmt == "csv":
@@ -156,13 +204,20 @@ def format_csv(result: EnergyPrediction, per_layer: bool) -> str:
 
     buffer = io.StringIO()
     if per_layer:
-        frame = result.layers.assign(model=result.model, batch_size=result.batch_size, dtype=result.dtype,
-                                     device_id=result.total.device_id, power_source=result.total.power_source,
-                                     is_estimate=result.total.is_estimate)
+        frame = result.layers.assign(
+            model=result.model,
+            batch_size=result.batch_size,
+            dtype=result.dtype,
+            device_id=result.total.device_id,
+            power_source=result.total.power_source,
+            is_estimate=result.total.is_estimate,
+        )
     else:
         total = asdict(result.total)
         total["left_out"] = ";".join(total["left_out"])
-        frame = pd.DataFrame([{"model": result.model, "batch_size": result.batch_size, "dtype": result.dtype, **total}])
+        frame = pd.DataFrame(
+            [{"model": result.model, "batch_size": result.batch_size, "dtype": result.dtype, **total}]
+        )
     frame.to_csv(buffer, index=False)
     return buffer.getvalue()
 
@@ -174,8 +229,14 @@ def format_table(result: EnergyPrediction, per_layer: bool) -> str:
     lines = [
         f"{result.model} | batch size {result.batch_size} | {result.dtype}",
         f"predictors: {t.device_id}, family {t.family}, "
-        + ("calibrated" if t.calibrated else "sum over layers, uncalibrated") + f" ({result.predictors})",
-        "power: " + ("estimate (no sensor on the profiling machine)" if t.is_estimate else f"measured ({t.power_source})"),
+        + ("calibrated" if t.calibrated else "sum over layers, uncalibrated")
+        + f" ({result.predictors})",
+        "power: "
+        + (
+            "estimate (no sensor on the profiling machine)"
+            if t.is_estimate
+            else f"measured ({t.power_source})"
+        ),
         "",
         f"{'':<15}{'predicted':>12}   {cover}",
         f"{'energy':<15}{_num(t.energy_j):>10} J   [{_num(t.energy_low_j)}, {_num(t.energy_high_j)}] J",
@@ -191,7 +252,9 @@ def format_table(result: EnergyPrediction, per_layer: bool) -> str:
 
 
 def _layer_table(result: EnergyPrediction) -> str:
-    header = f"{'layer':<32} {'type':<18} {'kind':<13} {'runtime_s':>10} {'power_w':>8} {'energy_j':>10}  note"
+    header = (
+        f"{'layer':<32} {'type':<18} {'kind':<13} {'runtime_s':>10} {'power_w':>8} {'energy_j':>10}  note"
+    )
     rows = [header, "-" * len(header)]
     for row in result.layers.to_dict(orient="records"):
         rows.append(

@@ -40,8 +40,14 @@ ALL_MODELS: tuple[str, ...] = (
     "--all", "all_models", is_flag=True, help=f"Profile the {len(ALL_MODELS)} zoo models of the dataset."
 )
 @click.option("--models", "model_list", default=None, help="Comma-separated model names (adds to MODELS).")
-@click.option("--batch-size", "batch_sizes", default="1", callback=comma_ints, show_default=True,
-              help="Batch sizes, comma-separated, e.g. 1,8.")  # fmt: skip
+@click.option(
+    "--batch-size",
+    "batch_sizes",
+    default="1",
+    callback=comma_ints,
+    show_default=True,
+    help="Batch sizes, comma-separated, e.g. 1,8.",
+)
 @click.option(
     "--dtype", "dtypes", default="fp32", show_default=True, help="fp32, fp16 or bf16 (comma-separated)."
 )
@@ -52,24 +58,57 @@ ALL_MODELS: tuple[str, ...] = (
 @click.option(
     "--tdp", "tdp_w", type=float, default=None, help="Full-load CPU power in W for the estimate source."
 )
-@click.option("--window", "window_s", type=float, default=None,
-              help="Measurement window per trial in s (default by source: nvml 1.0, rapl 0.25, estimate 0.05).")  # fmt: skip
+@click.option(
+    "--window",
+    "window_s",
+    type=float,
+    default=None,
+    help="Measurement window per trial in s (default by source: nvml 1.0, rapl 0.25, estimate 0.05).",
+)
 @click.option("--trials", type=click.IntRange(min=1), default=3, show_default=True, help="Windows per layer.")
-@click.option("--kinds", default="convolutional,pooling,dense,other", show_default=True,
-              help="Layer kinds to profile.")  # fmt: skip
-@click.option("--out", default="training_data", show_default=True, type=click.Path(),
-              help="Output folder; data goes to OUT/<device-id>/<model>/.")  # fmt: skip
+@click.option(
+    "--kinds", default="convolutional,pooling,dense,other", show_default=True, help="Layer kinds to profile."
+)
+@click.option(
+    "--out",
+    default="training_data",
+    show_default=True,
+    type=click.Path(),
+    help="Output folder; data goes to OUT/<device-id>/<model>/.",
+)
 @click.option("--resume", is_flag=True, help="Skip batch sizes and dtypes already complete on disk.")
-@click.option("--processes", type=click.IntRange(min=0), default=3, show_default=True,
-              help="Fresh processes for the whole-model runtime (0: measure in this process).")  # fmt: skip
-@click.option("--repeats", type=click.IntRange(min=1), default=None,
-              help="Whole-model forwards per process (default: ~2 s worth, 5 to 30).")  # fmt: skip
-@click.option("--forwards", type=click.IntRange(min=1), default=None,
-              help="Traced forwards for in-context layer runtimes (default: ~1 s worth, 3 to 20).")  # fmt: skip
-@click.option("--idle", "idle_s", type=click.FloatRange(min=0.0, min_open=True), default=None,
-              help="Seconds of idle-power measurement (default by source: estimate 0.5, nvml 2.0).")  # fmt: skip
-@click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="torch intra-op threads, here and in the whole-model processes (default: torch's).")  # fmt: skip
+@click.option(
+    "--processes",
+    type=click.IntRange(min=0),
+    default=3,
+    show_default=True,
+    help="Fresh processes for the whole-model runtime (0: measure in this process).",
+)
+@click.option(
+    "--repeats",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Whole-model forwards per process (default: ~2 s worth, 5 to 30).",
+)
+@click.option(
+    "--forwards",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Traced forwards for in-context layer runtimes (default: ~1 s worth, 3 to 20).",
+)
+@click.option(
+    "--idle",
+    "idle_s",
+    type=click.FloatRange(min=0.0, min_open=True),
+    default=None,
+    help="Seconds of idle-power measurement (default by source: estimate 0.5, nvml 2.0).",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="torch intra-op threads, here and in the whole-model processes (default: torch's).",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffled trial schedule.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @user_errors
@@ -140,9 +179,19 @@ def profile_model(
 
     try:
         result = profile_models(
-            names, batch_sizes, dtype_names, device=device, out=out, power_source=power_source, tdp_w=tdp_w,
-            settings=settings, resume=resume, progress=not no_progress, threads=threads, on_outcome=report,
-        )  # fmt: skip
+            names,
+            batch_sizes,
+            dtype_names,
+            device=device,
+            out=out,
+            power_source=power_source,
+            tdp_w=tdp_w,
+            settings=settings,
+            resume=resume,
+            progress=not no_progress,
+            threads=threads,
+            on_outcome=report,
+        )
     except KeyboardInterrupt:
         click.echo("interrupted: finished configurations are kept; rerun with --resume to continue", err=True)
         sys.exit(130)

@@ -38,14 +38,35 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
 
 @click.command("analyze", context_settings=CONTEXT)
 @click.argument("results", type=click.Path(file_okay=False, path_type=str))
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=str), default="report", show_default=True,
-              help="Folder for the report (index.html, tables/, figures/).")
-@click.option("--ci", type=click.Choice(["t", "normal"]), default="t", show_default=True,
-              help="Confidence interval: Student's t (right for few seeds) or 1.96 x SEM.")
-@click.option("--cv-threshold", type=float, default=0.05, show_default=True,
-              help="A metric is consistent across seeds when its coefficient of variation is below this.")
-@click.option("--max-timelines", type=int, default=12, show_default=True,
-              help="Plot power/utilisation/memory over time for at most this many runs.")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=str),
+    default="report",
+    show_default=True,
+    help="Folder for the report (index.html, tables/, figures/).",
+)
+@click.option(
+    "--ci",
+    type=click.Choice(["t", "normal"]),
+    default="t",
+    show_default=True,
+    help="Confidence interval: Student's t (right for few seeds) or 1.96 x SEM.",
+)
+@click.option(
+    "--cv-threshold",
+    type=float,
+    default=0.05,
+    show_default=True,
+    help="A metric is consistent across seeds when its coefficient of variation is below this.",
+)
+@click.option(
+    "--max-timelines",
+    type=int,
+    default=12,
+    show_default=True,
+    help="Plot power/utilisation/memory over time for at most this many runs.",
+)
 @click.option("--no-figures", is_flag=True, help="Write the tables only (fast).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @user_errors
@@ -63,8 +84,15 @@ def analyze(
     frame = read_results(results, progress=not quiet)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        report = build_report(frame, out, ci=ci, cv_threshold=cv_threshold, max_timelines=max_timelines,
-                              figures=not no_figures, progress=not quiet)
+        report = build_report(
+            frame,
+            out,
+            ci=ci,
+            cv_threshold=cv_threshold,
+            max_timelines=max_timelines,
+            figures=not no_figures,
+            progress=not quiet,
+        )
     click.echo(f"{frame.summary_line()}")
     if report.notes:
         click.echo("caveats:")
@@ -82,24 +110,58 @@ def analyze(
 @click.option("--repeats", type=int, default=5, show_default=True, help="Runs per precision (seeds SEED+r).")
 @click.option("--seed", type=int, default=42, show_default=True, help="Seed of the first repeat.")
 @click.option("--layers", default="64,32", show_default=True, help="Hidden layer sizes, comma-separated.")
-@click.option("--activations", default="relu,relu", show_default=True,
-              help="One activation per hidden layer (relu, tanh, sigmoid, gelu, silu, elu, leaky_relu, linear).")
-@click.option("--precisions", default="float32,bfloat16,int8", show_default=True,
-              help="Precision modes: float32, float16, bfloat16, int8.")
+@click.option(
+    "--activations",
+    default="relu,relu",
+    show_default=True,
+    help="One activation per hidden layer (relu, tanh, sigmoid, gelu, silu, elu, leaky_relu, linear).",
+)
+@click.option(
+    "--precisions",
+    default="float32,bfloat16,int8",
+    show_default=True,
+    help="Precision modes: float32, float16, bfloat16, int8.",
+)
 @click.option("--epochs", type=int, default=2, show_default=True, help="Training epochs per run.")
-@click.option("--batch-size", type=int, default=32, show_default=True, help="Batch size (training and inference).")
+@click.option(
+    "--batch-size", type=int, default=32, show_default=True, help="Batch size (training and inference)."
+)
 @click.option("--samples", "n_samples", type=int, default=None, help="Use this many samples [default: all].")
-@click.option("--dataset", type=click.Choice(["digits", "synthetic"]), default="digits", show_default=True,
-              help="sklearn digits, or synthetic 64-feature 10-class data.")
-@click.option("--power-source", default=None, help="nvml | rapl | jetson | estimate [default: the best found].")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=str), default="benchmark_repeated",
-              show_default=True, help="Folder for raw_runs.csv, summary_stats.csv/.json and the figures.")
+@click.option(
+    "--dataset",
+    type=click.Choice(["digits", "synthetic"]),
+    default="digits",
+    show_default=True,
+    help="sklearn digits, or synthetic 64-feature 10-class data.",
+)
+@click.option(
+    "--power-source", default=None, help="nvml | rapl | jetson | estimate [default: the best found]."
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=str),
+    default="benchmark_repeated",
+    show_default=True,
+    help="Folder for raw_runs.csv, summary_stats.csv/.json and the figures.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def benchmark_repeated(
-    repeats: int, seed: int, layers: str, activations: str, precisions: str, epochs: int, batch_size: int,
-    n_samples: int | None, dataset: str, power_source: str | None, out: str, as_json: bool, quiet: bool,
+    repeats: int,
+    seed: int,
+    layers: str,
+    activations: str,
+    precisions: str,
+    epochs: int,
+    batch_size: int,
+    n_samples: int | None,
+    dataset: str,
+    power_source: str | None,
+    out: str,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Train a small MLP at several precisions, REPEATS times each, and summarise time, latency, memory,
     accuracy and energy (mean, std, 95% CI by Student's t)."""
@@ -112,16 +174,28 @@ def benchmark_repeated(
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
         summaries = run_repeated_benchmarks(
-            sizes, comma_list(activations), comma_list(precisions), batch_size, n_samples, epochs, repeats, seed, out,
-            dataset=dataset, power_source=power_source, progress=not quiet,
+            sizes,
+            comma_list(activations),
+            comma_list(precisions),
+            batch_size,
+            n_samples,
+            epochs,
+            repeats,
+            seed,
+            out,
+            dataset=dataset,
+            power_source=power_source,
+            progress=not quiet,
         )
     _echo_warnings([w for w in caught if issubclass(w.category, UserWarning)])
     if as_json:
         echo_json(summaries)
         return
     click.echo(format_benchmark(summaries))
-    click.echo(f"files in {out}: raw_runs.csv, summary_stats.csv, summary_stats.json, accuracy_vs_latency.png, "
-               "accuracy_vs_energy.png, accuracy_vs_memory.png, pareto_frontier.png")
+    click.echo(
+        f"files in {out}: raw_runs.csv, summary_stats.csv, summary_stats.json, accuracy_vs_latency.png, "
+        "accuracy_vs_energy.png, accuracy_vs_memory.png, pareto_frontier.png"
+    )
 
 
 def format_benchmark(summaries: list[dict[str, Any]]) -> str:
@@ -152,26 +226,57 @@ def format_benchmark(summaries: list[dict[str, Any]]) -> str:
 @click.command("validate-energy", context_settings=CONTEXT)
 @click.option("--model", "model", default=None, help="One model (zoo name or package.module:factory).")
 @click.option("--models", "models", default=None, help="Several models, comma-separated.")
-@click.option("--repeats", type=int, default=5, show_default=True,
-              help="Independent measurements per model (one fresh process each).")
+@click.option(
+    "--repeats",
+    type=int,
+    default=5,
+    show_default=True,
+    help="Independent measurements per model (one fresh process each).",
+)
 @click.option("--batch-size", type=int, default=1, show_default=True)
 @click.option("--dtype", default="fp32", show_default=True, help="fp32 | fp16 | bf16.")
 @click.option("--device", default="cpu", show_default=True, help="cpu or cuda[:i].")
-@click.option("--in-process", is_flag=True, help="Measure in this process instead of fresh processes (faster).")
-@click.option("--forwards", type=int, default=None, help="Timed forward passes per measurement [default: auto].")
-@click.option("--predictors", type=click.Path(path_type=str), default=None,
-              help="Predictor bundle folder [default: the bundled one for this machine].")
+@click.option(
+    "--in-process", is_flag=True, help="Measure in this process instead of fresh processes (faster)."
+)
+@click.option(
+    "--forwards", type=int, default=None, help="Timed forward passes per measurement [default: auto]."
+)
+@click.option(
+    "--predictors",
+    type=click.Path(path_type=str),
+    default=None,
+    help="Predictor bundle folder [default: the bundled one for this machine].",
+)
 @click.option("--device-id", default=None, help="Use the bundled predictors of this device.")
-@click.option("--power-source", default=None, help="nvml | rapl | jetson | estimate [default: the best found].")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=str), default=None,
-              help="Write validation.csv, validation_summary.json and predicted_vs_measured.png here.")
+@click.option(
+    "--power-source", default=None, help="nvml | rapl | jetson | estimate [default: the best found]."
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=str),
+    default=None,
+    help="Write validation.csv, validation_summary.json and predicted_vs_measured.png here.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the table and summary as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def validate_energy(
-    model: str | None, models: str | None, repeats: int, batch_size: int, dtype: str, device: str, in_process: bool,
-    forwards: int | None, predictors: str | None, device_id: str | None, power_source: str | None, out: str | None,
-    as_json: bool, quiet: bool,
+    model: str | None,
+    models: str | None,
+    repeats: int,
+    batch_size: int,
+    dtype: str,
+    device: str,
+    in_process: bool,
+    forwards: int | None,
+    predictors: str | None,
+    device_id: str | None,
+    power_source: str | None,
+    out: str | None,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Check predicted energy and runtime against repeated measured runs of whole models."""
     names = ([model] if model else []) + comma_list(models)
@@ -181,9 +286,19 @@ def validate_energy(
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        frame = validate(names, repeats=repeats, batch_size=batch_size, dtype=dtype, device=device,
-                         in_process=in_process, forwards=forwards, predictors=predictors, device_id=device_id,
-                         power_source=power_source, progress=not quiet)
+        frame = validate(
+            names,
+            repeats=repeats,
+            batch_size=batch_size,
+            dtype=dtype,
+            device=device,
+            in_process=in_process,
+            forwards=forwards,
+            predictors=predictors,
+            device_id=device_id,
+            power_source=power_source,
+            progress=not quiet,
+        )
     _echo_warnings([w for w in caught if issubclass(w.category, UserWarning)])
     summary = validation_summary(frame)
     if out:
@@ -222,7 +337,9 @@ def format_validation(frame: Any, summary: dict[str, Any]) -> str:
                 f"in measured CI: {'yes' if row[f'{quantity}_in_measured_ci'] else 'no'}; "
                 f"interval coverage {_num(100 * row[f'{quantity}_interval_coverage'], 3)}%"
             )
-    lines.append(f"{summary['validated']} of {summary['models']} model(s) validated; CIs by {summary['ci_method']}")
+    lines.append(
+        f"{summary['validated']} of {summary['models']} model(s) validated; CIs by {summary['ci_method']}"
+    )
     for quantity in ("energy", "runtime"):
         if quantity in summary:
             s = summary[quantity]
@@ -230,6 +347,10 @@ def format_validation(frame: Any, summary: dict[str, Any]) -> str:
                 f"  {quantity}: mean |error| {_num(s['mean_abs_error_pct'], 3)}%, "
                 f"prediction in measured CI for {_num(100 * s['share_in_measured_ci'], 3)}% of models, "
                 f"pooled interval coverage {_num(100 * s['pooled_interval_coverage'], 3)}%"
-                + (f" (nominal {_num(100 * summary['nominal_coverage'], 3)}%)" if "nominal_coverage" in summary else "")
+                + (
+                    f" (nominal {_num(100 * summary['nominal_coverage'], 3)}%)"
+                    if "nominal_coverage" in summary
+                    else ""
+                )
             )
     return "\n".join(lines)

@@ -14,7 +14,15 @@ from layerpower.config.features import FEATURES_EXTENDED_BY_KIND, LAYER_KINDS
 SCHEMA_VERSION = 1
 
 #: identity columns, first in every layer file
-ID_COLUMNS: list[str] = ["schema_version", "device_id", "model", "dtype", "layer_name", "layer_type", "call_index"]
+ID_COLUMNS: list[str] = [
+    "schema_version",
+    "device_id",
+    "model",
+    "dtype",
+    "layer_name",
+    "layer_type",
+    "call_index",
+]
 
 #: the measured targets and how they were measured; power and energy from isolated windows
 MEASUREMENT_COLUMNS: list[str] = [

@@ -400,8 +400,27 @@ def prepare_file(
 
 #: cells read as missing in numeric columns (pandas' defaults); in text columns only the empty cell is
 #: missing, so a layer named "NA" or "None" keeps its name
-NUMERIC_NA = ["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-NaN", "-nan", "1.#IND", "1.#QNAN", "<NA>",
-              "N/A", "NA", "NULL", "NaN", "None", "n/a", "nan", "null"]  # fmt: skip
+NUMERIC_NA = [
+    "",
+    "#N/A",
+    "#N/A N/A",
+    "#NA",
+    "-1.#IND",
+    "-1.#QNAN",
+    "-NaN",
+    "-nan",
+    "1.#IND",
+    "1.#QNAN",
+    "<NA>",
+    "N/A",
+    "NA",
+    "NULL",
+    "NaN",
+    "None",
+    "n/a",
+    "nan",
+    "null",
+]
 
 
 def _read_csv(buffer: bytes, columns: tuple[str, ...], text_columns: list[str]) -> pd.DataFrame:

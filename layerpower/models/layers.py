@@ -279,8 +279,13 @@ def _op_geometry(call: LayerCall, in_shape: tuple[int, ...], out_shape: tuple[in
     }
 
 
-def _element_flops(call: LayerCall, kind: str, inputs: list[torch.Tensor], outputs: list[torch.Tensor],
-                   kernel: tuple[int, ...]) -> tuple[int, str]:  # fmt: skip
+def _element_flops(
+    call: LayerCall,
+    kind: str,
+    inputs: list[torch.Tensor],
+    outputs: list[torch.Tensor],
+    kernel: tuple[int, ...],
+) -> tuple[int, str]:
     """The element count used when the flop counter has no formula (see the module docstring)."""
     out_numel = outputs[0].numel() if outputs else 0
     if kind == KIND_POOLING:

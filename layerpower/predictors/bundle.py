@@ -65,8 +65,10 @@ def library_versions() -> dict[str, str]:
 
 def feature_lists() -> dict[str, dict[str, list[str]]]:
     """This version's feature lists, recorded in and checked against every manifest."""
-    return {"seed": {k: list(v) for k, v in FEATURES_BY_KIND.items()},
-            "extended": {k: list(v) for k, v in FEATURES_EXTENDED_BY_KIND.items()}}
+    return {
+        "seed": {k: list(v) for k, v in FEATURES_BY_KIND.items()},
+        "extended": {k: list(v) for k, v in FEATURES_EXTENDED_BY_KIND.items()},
+    }
 
 
 @dataclass
@@ -160,8 +162,13 @@ def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
                 model_file = f"{stem}.skops"
                 with atomic_path(out / model_file) as tmp:
                     skops.io.dump(est, tmp, compression=zipfile.ZIP_DEFLATED)
-            state = {"kind": kind, "target": target, "model_file": model_file,
-                     "features": router.feature_specs_[kind].to_dict(), "regressor": _regressor_state(est)}
+            state = {
+                "kind": kind,
+                "target": target,
+                "model_file": model_file,
+                "features": router.feature_specs_[kind].to_dict(),
+                "regressor": _regressor_state(est),
+            }
             write_json_atomic(state, out / f"{stem}.json")
             for name in (model_file, f"{stem}.json"):
                 files[name] = file_sha256(out / name)
@@ -176,15 +183,26 @@ def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
         "power_source": bundle.power_source,
         "is_estimate": bundle.is_estimate,
         "targets": list(bundle.routers),
-        "router": {t: {"kind_column": r.kind_column, "type_column": r.type_column, "min_rows": r.min_rows,
-                       "roofline": r.roofline, "roofline_": list(r.roofline_),
-                       "rows": {k: int(v) for k, v in r.rows_.items()}} for t, r in bundle.routers.items()},
+        "router": {
+            t: {
+                "kind_column": r.kind_column,
+                "type_column": r.type_column,
+                "min_rows": r.min_rows,
+                "roofline": r.roofline,
+                "roofline_": list(r.roofline_),
+                "rows": {k: int(v) for k, v in r.rows_.items()},
+            }
+            for t, r in bundle.routers.items()
+        },
         "feature_lists": feature_lists(),
         "libraries": library_versions(),
         "training_data": bundle.training,
         "calibration": None if bundle.calibration is None else bundle.calibration.to_dict(),
-        "intervals": {"method": "split-conformal on leave-one-model-out log-ratio errors",
-                      "coverage": bundle.coverage, "bands": bundle.bands},
+        "intervals": {
+            "method": "split-conformal on leave-one-model-out log-ratio errors",
+            "coverage": bundle.coverage,
+            "bands": bundle.bands,
+        },
         "evaluation": bundle.evaluation,
         "models": models,
         "files": files,
@@ -216,8 +234,10 @@ def read_manifest(path: str | PathLike[str]) -> dict[str, Any]:
     root = Path(path)
     manifest_path = root / MANIFEST
     if not manifest_path.is_file():
-        raise BundleError(f"{root}: no predictor bundle here ({MANIFEST} missing)",
-                          "train one with train-predictors datasets/<device-id>/ or pass --predictors DIR")
+        raise BundleError(
+            f"{root}: no predictor bundle here ({MANIFEST} missing)",
+            "train one with train-predictors datasets/<device-id>/ or pass --predictors DIR",
+        )
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -225,14 +245,20 @@ def read_manifest(path: str | PathLike[str]) -> dict[str, Any]:
     if manifest.get("format") != BUNDLE_FORMAT or manifest.get("format_version") != BUNDLE_VERSION:
         raise BundleError(
             f"{manifest_path}: format {manifest.get('format')!r} version {manifest.get('format_version')!r}, "
-            f"this version reads {BUNDLE_FORMAT!r} version {BUNDLE_VERSION}", "retrain the bundle")
+            f"this version reads {BUNDLE_FORMAT!r} version {BUNDLE_VERSION}",
+            "retrain the bundle",
+        )
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise BundleError(
             f"{manifest_path}: trained on schema version {manifest.get('schema_version')}, this version uses "
-            f"{SCHEMA_VERSION}", "retrain the bundle on data profiled with this version")
+            f"{SCHEMA_VERSION}",
+            "retrain the bundle on data profiled with this version",
+        )
     if manifest.get("feature_lists") != feature_lists():
-        raise BundleError(f"{manifest_path}: trained with other feature lists than this version's",
-                          "retrain the bundle with this version")
+        raise BundleError(
+            f"{manifest_path}: trained with other feature lists than this version's",
+            "retrain the bundle with this version",
+        )
     return manifest
 
 
@@ -243,12 +269,16 @@ def _check_files(root: Path, manifest: dict[str, Any]) -> None:
     for name, digest in files.items():
         path = root / name
         if not path.resolve().is_relative_to(root.resolve()):
-            raise BundleError(f"{root / MANIFEST}: file {name!r} lies outside the bundle", "retrain the bundle")
+            raise BundleError(
+                f"{root / MANIFEST}: file {name!r} lies outside the bundle", "retrain the bundle"
+            )
         if not path.is_file():
             raise BundleError(f"{path}: missing from the bundle", "retrain the bundle or restore the file")
         if file_sha256(path) != digest:
-            raise BundleError(f"{path}: sha256 does not match the manifest (file changed after training)",
-                              "retrain the bundle or restore the original file")
+            raise BundleError(
+                f"{path}: sha256 does not match the manifest (file changed after training)",
+                "retrain the bundle or restore the original file",
+            )
 
 
 def _check_libraries(root: Path, manifest: dict[str, Any]) -> None:
@@ -257,10 +287,14 @@ def _check_libraries(root: Path, manifest: dict[str, Any]) -> None:
     for name in _LIBRARIES.get(manifest.get("family", ""), ()):
         old, new = str(written.get(name, "")), current.get(name, "absent")
         if new == "absent":
-            raise BundleError(f"{root}: needs {name} (wrote {old}), which is not installed", f"install {name}")
+            raise BundleError(
+                f"{root}: needs {name} (wrote {old}), which is not installed", f"install {name}"
+            )
         if old.split(".")[0] != new.split(".")[0]:
-            raise BundleError(f"{root}: models written with {name} {old}, installed is {new} (major version differs)",
-                              "retrain the bundle with the installed libraries")
+            raise BundleError(
+                f"{root}: models written with {name} {old}, installed is {new} (major version differs)",
+                "retrain the bundle with the installed libraries",
+            )
 
 
 def _load_regressor(root: Path, state: dict[str, Any]) -> Any:
@@ -271,7 +305,9 @@ def _load_regressor(root: Path, state: dict[str, Any]) -> Any:
 
         from layerpower.predictors.regressors import PhysicsBoostRegressor
 
-        est = PhysicsBoostRegressor(**{k: (tuple(v) if isinstance(v, list) else v) for k, v in reg["params"].items()})
+        est = PhysicsBoostRegressor(
+            **{k: (tuple(v) if isinstance(v, list) else v) for k, v in reg["params"].items()}
+        )
         booster = xgb.Booster()
         booster.load_model(str(model_file))
         est.booster_ = booster
@@ -286,15 +322,19 @@ def _load_regressor(root: Path, state: dict[str, Any]) -> Any:
 
         forest = ForestArrays.load(model_file)
         if forest.n_features_in_ != int(reg["n_features_in_"]) or len(forest.offsets) != int(reg["trees"]):
-            raise BundleError(f"{model_file}: its tree or feature count differs from the bundle's description",
-                              "retrain the bundle")
+            raise BundleError(
+                f"{model_file}: its tree or feature count differs from the bundle's description",
+                "retrain the bundle",
+            )
         return forest
     import skops.io
 
     untrusted = set(skops.io.get_untrusted_types(file=model_file)) - set(SKOPS_TRUSTED)
     if untrusted:
-        raise BundleError(f"{model_file}: holds types this version does not trust: {sorted(untrusted)}",
-                          "retrain the bundle with this version")
+        raise BundleError(
+            f"{model_file}: holds types this version does not trust: {sorted(untrusted)}",
+            "retrain the bundle with this version",
+        )
     return skops.io.load(model_file, trusted=list(SKOPS_TRUSTED))
 
 
@@ -307,9 +347,13 @@ def load_bundle(path: str | PathLike[str]) -> PredictorBundle:
     routers: dict[str, LayerKindRouter] = {}
     for target in manifest["targets"]:
         conf = manifest["router"][target]
-        router = LayerKindRouter(family=manifest["family"], kind_column=conf["kind_column"],
-                                 type_column=conf["type_column"], min_rows=conf["min_rows"],
-                                 roofline=bool(conf.get("roofline", False)))
+        router = LayerKindRouter(
+            family=manifest["family"],
+            kind_column=conf["kind_column"],
+            type_column=conf["type_column"],
+            min_rows=conf["min_rows"],
+            roofline=bool(conf.get("roofline", False)),
+        )
         router.routed_ = True
         router.roofline_ = tuple(float(v) for v in conf.get("roofline_", []))
         router.feature_specs_, router.estimators_ = {}, {}
@@ -321,9 +365,12 @@ def load_bundle(path: str | PathLike[str]) -> PredictorBundle:
                 router.estimators_[kind] = _load_regressor(root, state)
             except BundleError:
                 raise
-            except Exception as exc:  # a corrupt file whose hash was recomputed, a library that cannot read it
-                raise BundleError(f"{root / state_file}: cannot load ({type(exc).__name__}: {exc})",
-                                  "retrain the bundle") from None
+            except (
+                Exception
+            ) as exc:  # a corrupt file whose hash was recomputed, a library that cannot read it
+                raise BundleError(
+                    f"{root / state_file}: cannot load ({type(exc).__name__}: {exc})", "retrain the bundle"
+                ) from None
         router.kinds_ = sorted(router.estimators_)
         routers[target] = router
     intervals = manifest.get("intervals") or {}

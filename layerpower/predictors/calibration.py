@@ -23,7 +23,9 @@ class Calibration:
 
     def apply(self, sum_runtime_s: np.ndarray | float, layer_calls: np.ndarray | float) -> np.ndarray:
         """The calibrated whole-model runtime in seconds."""
-        return self.a * np.asarray(sum_runtime_s, dtype=np.float64) + self.b_s * np.asarray(layer_calls, dtype=np.float64)
+        return self.a * np.asarray(sum_runtime_s, dtype=np.float64) + self.b_s * np.asarray(
+            layer_calls, dtype=np.float64
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -36,7 +38,9 @@ class Calibration:
 IDENTITY = Calibration()
 
 
-def fit_calibration(sum_runtime_s: np.ndarray, layer_calls: np.ndarray, measured_s: np.ndarray) -> Calibration:
+def fit_calibration(
+    sum_runtime_s: np.ndarray, layer_calls: np.ndarray, measured_s: np.ndarray
+) -> Calibration:
     """Fit (a, b_s) >= 0 to the whole-model runtimes ``measured_s``.
 
     Robust least squares on log-ratios (soft-L1 beyond 10 %), so every model weighs the same whatever its
@@ -57,6 +61,8 @@ def fit_calibration(sum_runtime_s: np.ndarray, layer_calls: np.ndarray, measured
         return np.log(x[0] * s + x[1] * 1e-6 * n) - log_t
 
     start = np.array([float(np.median(t / s)), 0.0])
-    result = least_squares(residuals, start, bounds=([1e-9, 0.0], [np.inf, np.inf]), loss="soft_l1", f_scale=0.1)
+    result = least_squares(
+        residuals, start, bounds=([1e-9, 0.0], [np.inf, np.inf]), loss="soft_l1", f_scale=0.1
+    )
     a, b_us = (float(v) for v in result.x)
     return Calibration(a=a, b_s=b_us * 1e-6, fitted_rows=int(ok.sum()))

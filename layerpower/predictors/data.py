@@ -22,7 +22,15 @@ from layerpower.errors import SchemaError
 TARGETS: tuple[str, ...] = ("runtime_s", "power_w")
 
 #: the columns a layer file must carry for training, besides its kind's extended features
-LAYER_NEEDS: tuple[str, ...] = ("device_id", "model", "dtype", "layer_name", "layer_type", *TARGETS, "power_source")
+LAYER_NEEDS: tuple[str, ...] = (
+    "device_id",
+    "model",
+    "dtype",
+    "layer_name",
+    "layer_type",
+    *TARGETS,
+    "power_source",
+)
 #: the columns model.parquet must carry
 MODEL_NEEDS: tuple[str, ...] = ("model", "dtype", "batch_size", "runtime_s", "energy_j", "layer_calls")
 
@@ -100,7 +108,9 @@ def load_training_set(root: str | PathLike[str]) -> TrainingSet:
     """Read ``root`` (a ``build-dataset`` output folder) and check it is one device with one power source."""
     root = Path(root)
     if not root.is_dir():
-        raise SchemaError(f"{root}: no such dataset folder", "build one with build-dataset training_data/<device-id>/")
+        raise SchemaError(
+            f"{root}: no such dataset folder", "build one with build-dataset training_data/<device-id>/"
+        )
     frames: list[pd.DataFrame] = []
     files: dict[str, str] = {}
     for kind in LAYER_KINDS:
@@ -137,8 +147,17 @@ def load_training_set(root: str | PathLike[str]) -> TrainingSet:
     if "is_estimate" in layers.columns:
         is_estimate = is_estimate or bool(layers["is_estimate"].astype(bool).any())
     digest = hashlib.sha256("".join(f"{name}:{files[name]}\n" for name in sorted(files)).encode()).hexdigest()
-    return TrainingSet(layers, models.reset_index(drop=True), devices[0], sources[0], is_estimate, digest, files, root,
-                       _input_hash(root))
+    return TrainingSet(
+        layers,
+        models.reset_index(drop=True),
+        devices[0],
+        sources[0],
+        is_estimate,
+        digest,
+        files,
+        root,
+        _input_hash(root),
+    )
 
 
 def _input_hash(root: Path) -> str | None:

@@ -32,11 +32,22 @@ BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
 
 #: columns of the per-layer prediction table, in order
 LAYER_OUTPUT_COLUMNS: list[str] = [
-    "layer_name", "layer_type", "kind", "call_index", "flops",
-    "runtime_s", "runtime_low_s", "runtime_high_s",
-    "power_w", "power_low_w", "power_high_w",
-    "energy_j", "energy_low_j", "energy_high_j",
-    "unseen_op", "left_out",
+    "layer_name",
+    "layer_type",
+    "kind",
+    "call_index",
+    "flops",
+    "runtime_s",
+    "runtime_low_s",
+    "runtime_high_s",
+    "power_w",
+    "power_low_w",
+    "power_high_w",
+    "energy_j",
+    "energy_low_j",
+    "energy_high_j",
+    "unseen_op",
+    "left_out",
 ]
 
 
@@ -81,11 +92,19 @@ class EnergyPrediction:
         """JSON-able: the total, the provenance, the notes, and the layer rows on request."""
         from dataclasses import asdict
 
-        total = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in asdict(self.total).items()}
+        total = {
+            k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+            for k, v in asdict(self.total).items()
+        }
         out: dict[str, Any] = {
-            "model": self.model, "batch_size": self.batch_size, "dtype": self.dtype,
-            "total": total, "predictors": self.predictors, "bundled": self.bundled,
-            "interval_coverage": self.coverage, "notes": list(self.notes),
+            "model": self.model,
+            "batch_size": self.batch_size,
+            "dtype": self.dtype,
+            "total": total,
+            "predictors": self.predictors,
+            "bundled": self.bundled,
+            "interval_coverage": self.coverage,
+            "notes": list(self.notes),
         }
         if per_layer:
             out["layers"] = [
@@ -118,7 +137,9 @@ def this_machine_ids(gpu: bool = True) -> list[str]:
     return ids
 
 
-def resolve_predictors(device_id: str | None = None, predictors: str | PathLike[str] | None = None) -> tuple[Path, str]:
+def resolve_predictors(
+    device_id: str | None = None, predictors: str | PathLike[str] | None = None
+) -> tuple[Path, str]:
     """The bundle folder to use and a sentence saying why it was chosen.
 
     ``predictors`` is a bundle folder, or a folder of bundles (``<device-id>/``); without it, the bundles
@@ -138,11 +159,15 @@ def resolve_predictors(device_id: str | None = None, predictors: str | PathLike[
 def _choose(root: Path, device_id: str | None, where: str) -> tuple[Path, str]:
     devices = bundled_devices(root)
     if not devices:
-        raise BundleError(f"no predictor bundle found ({where}: {root})",
-                          "train one with train-predictors datasets/<device-id>/ and pass --predictors DIR")
+        raise BundleError(
+            f"no predictor bundle found ({where}: {root})",
+            "train one with train-predictors datasets/<device-id>/ and pass --predictors DIR",
+        )
     if device_id is not None:
         if device_id not in devices:
-            raise BundleError(f"no predictors for device {device_id!r} ({where})", f"available: {', '.join(devices)}")
+            raise BundleError(
+                f"no predictors for device {device_id!r} ({where})", f"available: {', '.join(devices)}"
+            )
         return root / device_id, where
     for mine in this_machine_ids(gpu=any(not d.startswith("cpu-") for d in devices)):
         if mine in devices:
@@ -244,11 +269,15 @@ def total_from_layers(bundle: PredictorBundle, layers: pd.DataFrame, calibrate: 
     )
 
 
-def _notes(bundle: PredictorBundle, layers: pd.DataFrame, model: str, batch_size: int, dtype: str) -> list[str]:
+def _notes(
+    bundle: PredictorBundle, layers: pd.DataFrame, model: str, batch_size: int, dtype: str
+) -> list[str]:
     notes: list[str] = []
     if model and model in (bundle.training.get("models") or []):
-        notes.append(f"{model} is one of the models the predictors were trained on; the intervals are "
-                     "calibrated on models held out of training")
+        notes.append(
+            f"{model} is one of the models the predictors were trained on; the intervals are "
+            "calibrated on models held out of training"
+        )
     dtypes = bundle.training.get("dtypes") or []
     if dtypes and dtype not in dtypes:
         notes.append(f"the predictors were trained on {', '.join(dtypes)} only; {dtype} is an extrapolation")
@@ -277,8 +306,17 @@ def predict_frame(
         raise LayerpowerError(f"model {model!r} has no layers to predict", "check the model definition")
     layers = predict_layers(bundle, frame)
     total = total_from_layers(bundle, layers, calibrate)
-    return EnergyPrediction(model, batch_size, dtype, total, layers, predictors, bundled, bundle.coverage,
-                            tuple(_notes(bundle, layers, model, batch_size, dtype)))
+    return EnergyPrediction(
+        model,
+        batch_size,
+        dtype,
+        total,
+        layers,
+        predictors,
+        bundled,
+        bundle.coverage,
+        tuple(_notes(bundle, layers, model, batch_size, dtype)),
+    )
 
 
 def predict_specs(specs: Sequence[Any], bundle: PredictorBundle, **kwargs: Any) -> EnergyPrediction:
@@ -305,7 +343,9 @@ def predict_energy(
     from layerpower.predictors.layer_cache import layer_frame
 
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, bool) or batch_size < 1:
-        raise LayerpowerError(f"batch size {batch_size!r} is not a positive integer", "use e.g. --batch-size 8")
+        raise LayerpowerError(
+            f"batch size {batch_size!r} is not a positive integer", "use e.g. --batch-size 8"
+        )
     canonical = normalize_dtype(dtype)
     if isinstance(predictors, PredictorBundle):
         bundle, where, bundled = predictors, str(predictors.path or "in memory"), False
@@ -314,8 +354,18 @@ def predict_energy(
         bundle = get_bundle(path)
         bundled = predictors is None
     if device_id is not None and bundle.device_id != device_id:
-        raise BundleError(f"the predictors in {where} are for {bundle.device_id!r}, not {device_id!r}",
-                          "drop --device-id or pass that device's predictors")
+        raise BundleError(
+            f"the predictors in {where} are for {bundle.device_id!r}, not {device_id!r}",
+            "drop --device-id or pass that device's predictors",
+        )
     frame = layer_frame(model, int(batch_size), canonical)
-    return predict_frame(frame, bundle, model=model, batch_size=int(batch_size), dtype=canonical,
-                         predictors=where, bundled=bundled, calibrate=calibrate)
+    return predict_frame(
+        frame,
+        bundle,
+        model=model,
+        batch_size=int(batch_size),
+        dtype=canonical,
+        predictors=where,
+        bundled=bundled,
+        calibrate=calibrate,
+    )

@@ -32,16 +32,23 @@ LAYER_QUANTITIES: tuple[str, ...] = (*TARGETS, "energy_j")
 DEFAULT_COVERAGE = 0.9
 
 
-def make_router(family: str, params: dict[str, Any] | None = None, target: str = "runtime_s") -> LayerKindRouter:
+def make_router(
+    family: str, params: dict[str, Any] | None = None, target: str = "runtime_s"
+) -> LayerKindRouter:
     """A router of ``family`` for ``target`` whose per-kind regressors take ``params`` (e.g. ``n_estimators``).
 
     Runtime routers of the xgboost family start from the device roofline.
     """
-    return LayerKindRouter(family=family, estimator=make_regressor(family, **(params or {})),
-                           roofline=target == "runtime_s" and family == "xgboost")
+    return LayerKindRouter(
+        family=family,
+        estimator=make_regressor(family, **(params or {})),
+        roofline=target == "runtime_s" and family == "xgboost",
+    )
 
 
-def fit_routers(layers: pd.DataFrame, family: str, params: dict[str, Any] | None = None) -> dict[str, LayerKindRouter]:
+def fit_routers(
+    layers: pd.DataFrame, family: str, params: dict[str, Any] | None = None
+) -> dict[str, LayerKindRouter]:
     """One fitted router per target (``runtime_s``, ``power_w``)."""
     routers: dict[str, LayerKindRouter] = {}
     for target in TARGETS:
@@ -50,7 +57,9 @@ def fit_routers(layers: pd.DataFrame, family: str, params: dict[str, Any] | None
     return routers
 
 
-def _fold(train: pd.DataFrame, test: pd.DataFrame, family: str, params: dict[str, Any] | None) -> dict[str, Any]:
+def _fold(
+    train: pd.DataFrame, test: pd.DataFrame, family: str, params: dict[str, Any] | None
+) -> dict[str, Any]:
     routers = fit_routers(train, family, params)
     out: dict[str, Any] = {"index": test.index.to_numpy()}
     for target, router in routers.items():
@@ -92,7 +101,9 @@ def lomo_predictions(
     return held
 
 
-def layer_metrics(held: pd.DataFrame, coverage: float = DEFAULT_COVERAGE) -> tuple[pd.DataFrame, dict[str, Any]]:
+def layer_metrics(
+    held: pd.DataFrame, coverage: float = DEFAULT_COVERAGE
+) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Per kind and quantity: metrics on held-out rows plus the interval band and its held-out coverage."""
     rows: list[dict[str, Any]] = []
     bands: dict[str, dict[str, list[float]]] = {}
@@ -128,7 +139,9 @@ def model_level(held: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
     )
     agg = agg.reset_index()
     keep = [*RUN_KEY, "runtime_s", "energy_j", "layer_calls"]
-    measured = models[keep].rename(columns={"runtime_s": "measured_runtime_s", "energy_j": "measured_energy_j"})
+    measured = models[keep].rename(
+        columns={"runtime_s": "measured_runtime_s", "energy_j": "measured_energy_j"}
+    )
     measured = measured.astype({"batch_size": int})
     agg = agg.astype({"batch_size": int})
     table = measured.merge(agg, on=RUN_KEY, how="inner").sort_values(RUN_KEY).reset_index(drop=True)
@@ -142,7 +155,9 @@ def model_level(held: pd.DataFrame, models: pd.DataFrame) -> pd.DataFrame:
             table.loc[~mine, "layer_calls"].to_numpy(),
             table.loc[~mine, "measured_runtime_s"].to_numpy(),
         )
-        cal_runtime[mine] = cal.apply(table.loc[mine, "sum_runtime_s"].to_numpy(), table.loc[mine, "layer_calls"].to_numpy())
+        cal_runtime[mine] = cal.apply(
+            table.loc[mine, "sum_runtime_s"].to_numpy(), table.loc[mine, "layer_calls"].to_numpy()
+        )
     table["pred_runtime_s"] = table["sum_runtime_s"]
     table["pred_runtime_cal_s"] = cal_runtime
     table["pred_energy_j"] = table["sum_energy_j"]
@@ -227,8 +242,15 @@ class Evaluation:
     def to_dict(self) -> dict[str, Any]:
         """JSON-able figures (no per-layer rows) for a bundle's manifest."""
         model_columns = [
-            *RUN_KEY, "measured_runtime_s", "pred_runtime_s", "pred_runtime_cal_s",
-            "measured_energy_j", "pred_energy_j", "pred_energy_cal_j", "layer_calls", "predicted_calls",
+            *RUN_KEY,
+            "measured_runtime_s",
+            "pred_runtime_s",
+            "pred_runtime_cal_s",
+            "measured_energy_j",
+            "pred_energy_j",
+            "pred_energy_cal_j",
+            "layer_calls",
+            "predicted_calls",
         ]
         return {
             "method": "leave-one-model-out",
@@ -243,7 +265,12 @@ class Evaluation:
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     out = []
     for row in frame.to_dict(orient="records"):
-        out.append({k: (None if isinstance(v, float) and not math.isfinite(v) else _plain(v)) for k, v in row.items()})
+        out.append(
+            {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else _plain(v))
+                for k, v in row.items()
+            }
+        )
     return out
 
 
@@ -267,7 +294,9 @@ def evaluate_family(
     table = model_level(held, data.models)
     summary, model_bands = _summary(table, coverage)
     calibration = fit_calibration(
-        table["sum_runtime_s"].to_numpy(), table["layer_calls"].to_numpy(), table["measured_runtime_s"].to_numpy()
+        table["sum_runtime_s"].to_numpy(),
+        table["layer_calls"].to_numpy(),
+        table["measured_runtime_s"].to_numpy(),
     )
     bands = {"layer": layer_bands, "model": model_bands}
     return Evaluation(family, coverage, held, metrics, table, summary, calibration, bands)

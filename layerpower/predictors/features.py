@@ -69,7 +69,9 @@ class FeatureSpec:
         return {"poly_columns": self.poly_columns, "base_columns": self.base_columns}
 
     def to_dict(self) -> dict[str, Any]:
-        return {key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FeatureSpec:
@@ -77,7 +79,9 @@ class FeatureSpec:
         return cls(**fields)
 
 
-def _family_columns(kind: str, family: str, roofline: bool = False) -> tuple[list[str], list[str], list[str], list[str]]:
+def _family_columns(
+    kind: str, family: str, roofline: bool = False
+) -> tuple[list[str], list[str], list[str], list[str]]:
     """(columns, log columns, polynomial columns, base columns) of ``family`` for ``kind``."""
     if family == "polynomial":
         seed = list(FEATURES_BY_KIND[kind])

@@ -39,8 +39,18 @@ class ForestArrays:
         sizes = [t.node_count for t in trees]
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         # children are stored as global node indices; leaves keep -1
-        left = np.concatenate([np.where(t.children_left >= 0, t.children_left + o, -1) for t, o in zip(trees, offsets, strict=True)])
-        right = np.concatenate([np.where(t.children_right >= 0, t.children_right + o, -1) for t, o in zip(trees, offsets, strict=True)])
+        left = np.concatenate(
+            [
+                np.where(t.children_left >= 0, t.children_left + o, -1)
+                for t, o in zip(trees, offsets, strict=True)
+            ]
+        )
+        right = np.concatenate(
+            [
+                np.where(t.children_right >= 0, t.children_right + o, -1)
+                for t, o in zip(trees, offsets, strict=True)
+            ]
+        )
         return cls(
             left=left.astype(np.int64),
             right=right.astype(np.int64),
@@ -73,8 +83,12 @@ class ForestArrays:
     def save(self, path: str | PathLike[str]) -> None:
         """Write the arrays as an uncompressed-pickle-free ``.npz`` (deflate-compressed)."""
         with open(path, "wb") as handle:
-            np.savez_compressed(handle, offsets=self.offsets, n_features_in=np.array([self.n_features_in_]),
-                                **{name: getattr(self, name) for name in _FIELDS})
+            np.savez_compressed(
+                handle,
+                offsets=self.offsets,
+                n_features_in=np.array([self.n_features_in_]),
+                **{name: getattr(self, name) for name in _FIELDS},
+            )
 
     @classmethod
     def load(cls, path: str | PathLike[str]) -> ForestArrays:

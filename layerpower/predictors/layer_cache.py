@@ -85,8 +85,16 @@ def layer_frame(model: str, batch_size: int, dtype: str) -> pd.DataFrame:
         try:
             from layerpower.io import write_json_atomic
 
-            write_json_atomic({"model": model, "batch_size": batch_size, "dtype": dtype,
-                               "fingerprint": fingerprint(), "rows": frame.to_dict(orient="records")}, path)
+            write_json_atomic(
+                {
+                    "model": model,
+                    "batch_size": batch_size,
+                    "dtype": dtype,
+                    "fingerprint": fingerprint(),
+                    "rows": frame.to_dict(orient="records"),
+                },
+                path,
+            )
         except OSError:
             pass
     return frame

@@ -25,8 +25,15 @@ def regression_metrics(measured: np.ndarray, predicted: np.ndarray) -> dict[str,
     ``mean_abs_log`` (mean |log(pred/measured)|, symmetric in over- and under-prediction)."""
     y, p = _pair(measured, predicted)
     if len(y) == 0:
-        return {"n": 0, "rmspe": math.nan, "mape": math.nan, "median_ape": math.nan, "r2": math.nan,
-                "within_10": math.nan, "mean_abs_log": math.nan}
+        return {
+            "n": 0,
+            "rmspe": math.nan,
+            "mape": math.nan,
+            "median_ape": math.nan,
+            "r2": math.nan,
+            "within_10": math.nan,
+            "mean_abs_log": math.nan,
+        }
     rel = (p - y) / y
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     r2 = 1.0 - float(np.sum((p - y) ** 2)) / ss_tot if ss_tot > 0 else math.nan

@@ -72,7 +72,16 @@ class PolynomialLassoRegressor(RegressorMixin, BaseEstimator):
         poly = _columns(self.poly_columns, n_features) or list(range(n_features))
         linear = [i for i in range(n_features) if i not in poly]
         parts: list[tuple[str, Any, list[int]]] = [
-            ("poly", Pipeline([("scale", StandardScaler()), ("terms", PolynomialFeatures(self.degree, include_bias=False))]), poly)
+            (
+                "poly",
+                Pipeline(
+                    [
+                        ("scale", StandardScaler()),
+                        ("terms", PolynomialFeatures(self.degree, include_bias=False)),
+                    ]
+                ),
+                poly,
+            )
         ]
         if linear:
             parts.append(("linear", "passthrough", linear))
@@ -82,7 +91,9 @@ class PolynomialLassoRegressor(RegressorMixin, BaseEstimator):
                 ("scale", StandardScaler()),
                 (
                     "lasso",
-                    LassoCV(cv=min(self.cv, n_samples), alphas=self.alphas, max_iter=self.max_iter, tol=self.tol),
+                    LassoCV(
+                        cv=min(self.cv, n_samples), alphas=self.alphas, max_iter=self.max_iter, tol=self.tol
+                    ),
                 ),
             ]
         )
@@ -204,7 +215,12 @@ def make_regressor(family: str, **params: Any) -> BaseEstimator:
     if family == "random-forest":
         from sklearn.ensemble import RandomForestRegressor
 
-        defaults: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 1, "random_state": 0, "n_jobs": 1}
+        defaults: dict[str, Any] = {
+            "n_estimators": 100,
+            "min_samples_leaf": 1,
+            "random_state": 0,
+            "n_jobs": 1,
+        }
         return RandomForestRegressor(**{**defaults, **params})
     if family == "polynomial":
         return PolynomialLassoRegressor(**params)

@@ -91,7 +91,9 @@ class LayerKindRouter(RegressorMixin, BaseEstimator):
             rows = X.loc[mask]
             spec = fit_feature_spec(rows, kind, self.family, self.type_column, self.roofline_)
             self.feature_specs_[kind] = spec
-            self.estimators_[kind] = self._template(spec).fit(transform(rows, spec, self.type_column), target[mask])
+            self.estimators_[kind] = self._template(spec).fit(
+                transform(rows, spec, self.type_column), target[mask]
+            )
         if not self.estimators_:
             raise ValueError(f"no layer kind has at least min_rows={self.min_rows} rows with a finite target")
         self.kinds_ = sorted(self.estimators_)

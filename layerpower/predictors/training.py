@@ -65,11 +65,14 @@ def evaluate_families(
     """Leave-one-model-out evaluation of each family (``params``: per-family regressor settings)."""
     out: dict[str, Evaluation] = {}
     for family in families:
+
         def step(done: int, total: int, family: str = family) -> None:
             if progress is not None:
                 progress(family, done, total)
 
-        out[family] = evaluate_family(data, family, _params(family, (params or {}).get(family)), coverage, n_jobs, step)
+        out[family] = evaluate_family(
+            data, family, _params(family, (params or {}).get(family)), coverage, n_jobs, step
+        )
     return out
 
 
@@ -107,8 +110,11 @@ def train_predictors(
         chosen = family
     evaluation = evaluations[chosen]
     routers = fit_routers(data.layers, chosen, chosen_params)
-    training = {**data.describe(), "regressor_params": chosen_params,
-                "families_compared": {f: e.score for f, e in evaluations.items()}}
+    training = {
+        **data.describe(),
+        "regressor_params": chosen_params,
+        "families_compared": {f: e.score for f, e in evaluations.items()},
+    }
     calibration = evaluation.calibration if calibration_helps(evaluation) else None
     training["calibration_fitted"] = evaluation.calibration.to_dict()
     training["calibration_used"] = calibration is not None

@@ -54,7 +54,8 @@ def gpu_name(index: int = 0) -> str:
             if torch.cuda.is_available():
                 if index >= torch.cuda.device_count():
                     raise LayerpowerError(
-                        f"no CUDA device cuda:{index}", hint=f"this machine has {torch.cuda.device_count()} GPU(s)"
+                        f"no CUDA device cuda:{index}",
+                        hint=f"this machine has {torch.cuda.device_count()} GPU(s)",
                     )
                 return str(torch.cuda.get_device_name(index))
         except LayerpowerError:
@@ -67,7 +68,9 @@ def gpu_name(index: int = 0) -> str:
     if index >= len(names):
         raise LayerpowerError(
             f"no CUDA device cuda:{index}",
-            hint=f"this machine has {len(names)} NVIDIA GPU(s)" if names else "this machine has no NVIDIA GPU",
+            hint=f"this machine has {len(names)} NVIDIA GPU(s)"
+            if names
+            else "this machine has no NVIDIA GPU",
         )
     return names[index]
 

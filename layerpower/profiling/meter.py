@@ -104,7 +104,9 @@ class Meter:
         self.warn_short = warn_short
         self._period: float | None = None
         self._method = (
-            "counter" if self.source.has_energy_counter else ("model" if self.source.is_estimate else "integrated")
+            "counter"
+            if self.source.has_energy_counter
+            else ("model" if self.source.is_estimate else "integrated")
         )
 
     @property

@@ -223,8 +223,16 @@ class LayerProfiler:
         self._warmed = True
         quick = self.settings.with_(trials=1, context_forwards=1, dedup=True, kinds=LAYER_KINDS)
         entry, net = self.prepare(THROWAWAY_MODEL)
-        self._profile(entry, net, 1, dtype, whole=None, settings=quick, window_s=min(self.window_s, 0.05),
-                      throwaway=True)  # fmt: skip
+        self._profile(
+            entry,
+            net,
+            1,
+            dtype,
+            whole=None,
+            settings=quick,
+            window_s=min(self.window_s, 0.05),
+            throwaway=True,
+        )
 
     def _profile(
         self,
@@ -282,9 +290,13 @@ class LayerProfiler:
                 try:
                     layer = _isolated_layer(spec, net, self.device)
                     plans[index] = calibrate(
-                        layer.run, sync, window, warmup_calls=settings.warmup_calls,
-                        warmup_s=settings.warmup_fraction * window, device=self.device,
-                    )  # fmt: skip
+                        layer.run,
+                        sync,
+                        window,
+                        warmup_calls=settings.warmup_calls,
+                        warmup_s=settings.warmup_fraction * window,
+                        device=self.device,
+                    )
                 except LayerpowerError as exc:
                     raise LayerpowerError(f"{label}, layer {spec.name!r}: {exc.message}", exc.hint) from exc
                 except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
@@ -338,10 +350,18 @@ class LayerProfiler:
             from layerpower.profiling.whole_model import measure_whole_model
 
             whole = measure_whole_model(
-                entry.name, batch_size, dtype, self.device, processes=settings.whole_processes,
-                repeats=settings.whole_repeats, power_source=self.source_name, tdp_w=self.tdp_w,
-                idle_power_w=idle, budget_s=settings.whole_budget_s, repeats_range=settings.whole_repeats_range,
-            )  # fmt: skip
+                entry.name,
+                batch_size,
+                dtype,
+                self.device,
+                processes=settings.whole_processes,
+                repeats=settings.whole_repeats,
+                power_source=self.source_name,
+                tdp_w=self.tdp_w,
+                idle_power_w=idle,
+                budget_s=settings.whole_budget_s,
+                repeats_range=settings.whole_repeats_range,
+            )
         all_rows = [r for rows in layer_rows.values() for r in rows]
         model_row = _model_row(whole, entry.name, self.device_id, idle, all_rows)
         info = {
@@ -453,11 +473,22 @@ def _profile_pending(
         profiler.check_forward(entry, net, batch_size, dtype)
     if not profiler._warmed:
         profiler._throwaway(pending[0][1])
-    wholes = measure_whole_model_configs(
-        entry.name, pending, device=profiler.device, processes=settings.whole_processes,
-        repeats=settings.whole_repeats, power_source=profiler.source_name, tdp_w=profiler.tdp_w,
-        budget_s=settings.whole_budget_s, repeats_range=settings.whole_repeats_range, progress=profiler.progress,
-    ) if settings.whole_processes > 0 else {}  # fmt: skip
+    wholes = (
+        measure_whole_model_configs(
+            entry.name,
+            pending,
+            device=profiler.device,
+            processes=settings.whole_processes,
+            repeats=settings.whole_repeats,
+            power_source=profiler.source_name,
+            tdp_w=profiler.tdp_w,
+            budget_s=settings.whole_budget_s,
+            repeats_range=settings.whole_repeats_range,
+            progress=profiler.progress,
+        )
+        if settings.whole_processes > 0
+        else {}
+    )
     meta = {
         "model": entry.name,
         "model_source": entry.source,
@@ -634,5 +665,12 @@ def _cpu_count() -> int:
 def _bar(enabled: bool, label: str, total: int) -> Any:
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc=label, unit="step", disable=not enabled, file=sys.stderr, leave=False,
-                dynamic_ncols=True)  # fmt: skip
+    return tqdm(
+        total=total,
+        desc=label,
+        unit="step",
+        disable=not enabled,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+    )

@@ -64,7 +64,10 @@ def power_columns(frame: pd.DataFrame) -> dict[str, str]:
 
 def integrate_frame(frame: pd.DataFrame) -> dict[str, float]:
     """Energy in J per device of a sampler frame (its power columns integrated over ``timestamp``)."""
-    return {device: integrate_power(frame["timestamp"], frame[col]) for device, col in power_columns(frame).items()}
+    return {
+        device: integrate_power(frame["timestamp"], frame[col])
+        for device, col in power_columns(frame).items()
+    }
 
 
 class MemoryUsed:

@@ -164,14 +164,27 @@ def measure_whole_model_configs(
     for _ in range(count):
         if in_process:
             results = measure_in_process(
-                model, configs, device=device, repeats=chosen, power_source=power_source, tdp_w=tdp_w,
-                budget_s=budget_s, repeats_range=repeats_range, input_shape=input_shape,
-            )  # fmt: skip
+                model,
+                configs,
+                device=device,
+                repeats=chosen,
+                power_source=power_source,
+                tdp_w=tdp_w,
+                budget_s=budget_s,
+                repeats_range=repeats_range,
+                input_shape=input_shape,
+            )
         else:
             results = _run_worker(
-                str(model), configs, device=device, repeats=chosen, power_source=power_source, tdp_w=tdp_w,
-                budget_s=budget_s, repeats_range=repeats_range,
-            )  # fmt: skip
+                str(model),
+                configs,
+                device=device,
+                repeats=chosen,
+                power_source=power_source,
+                tdp_w=tdp_w,
+                budget_s=budget_s,
+                repeats_range=repeats_range,
+            )
         for result in results:
             chosen[(result.batch_size, result.dtype)] = result.repeats
         runs.append(results)
@@ -359,8 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Worker entry point: measure and print ``{"results": [ProcessResult, ...]}`` as one JSON line."""
     parser = argparse.ArgumentParser(prog="python -m layerpower.profiling.whole_model", description=__doc__)
     parser.add_argument("--model", required=True)
-    parser.add_argument("--config", action="append", type=_parse_config, required=True,
-                        help="BATCH:DTYPE[:REPEATS] (REPEATS 0: choose from --budget)")  # fmt: skip
+    parser.add_argument(
+        "--config",
+        action="append",
+        type=_parse_config,
+        required=True,
+        help="BATCH:DTYPE[:REPEATS] (REPEATS 0: choose from --budget)",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S)
     parser.add_argument("--repeats-range", default=f"{REPEATS_RANGE[0]}:{REPEATS_RANGE[1]}")
@@ -380,9 +398,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         repeats = {(b, normalize_dtype(d)): r for (b, d), r in repeats.items()}
         results = measure_in_process(
-            args.model, configs, device=args.device, repeats=repeats, power_source=args.power_source,
-            tdp_w=args.tdp, budget_s=args.budget, repeats_range=(low, high),
-        )  # fmt: skip
+            args.model,
+            configs,
+            device=args.device,
+            repeats=repeats,
+            power_source=args.power_source,
+            tdp_w=args.tdp,
+            budget_s=args.budget,
+            repeats_range=(low, high),
+        )
     except LayerpowerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

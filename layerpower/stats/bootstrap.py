@@ -79,9 +79,20 @@ def bootstrap_ci(
     data = _finite(values, "bootstrap")
     estimate = float(func(data, axis=-1))
     if np.ptp(data) == 0:  # every resample equals the sample: the interval is the point
-        return Interval(estimate, estimate, estimate, confidence, f"{method} bootstrap of the {name} (constant data)", data.size)
-    result = _bootstrap((data,), lambda sample, axis=-1: func(sample, axis=axis), confidence, n_resamples, method, seed)
-    return Interval(estimate, *result, confidence, f"{method} bootstrap of the {name}, {n_resamples} resamples", data.size)
+        return Interval(
+            estimate,
+            estimate,
+            estimate,
+            confidence,
+            f"{method} bootstrap of the {name} (constant data)",
+            data.size,
+        )
+    result = _bootstrap(
+        (data,), lambda sample, axis=-1: func(sample, axis=axis), confidence, n_resamples, method, seed
+    )
+    return Interval(
+        estimate, *result, confidence, f"{method} bootstrap of the {name}, {n_resamples} resamples", data.size
+    )
 
 
 def stratified_bootstrap_ci(
@@ -111,9 +122,13 @@ def stratified_bootstrap_ci(
     uniques = list(dict.fromkeys(labels.tolist()))
     strata = [array[labels == label] for label in uniques]
     resampled = tuple(s for s in strata if s.size >= 2)
-    fixed = np.concatenate([s for s in strata if s.size < 2]) if any(s.size < 2 for s in strata) else np.empty(0)
+    fixed = (
+        np.concatenate([s for s in strata if s.size < 2]) if any(s.size < 2 for s in strata) else np.empty(0)
+    )
     estimate = float(func(array, axis=-1))
-    label = f"stratified {method} bootstrap of the {name} over {len(strata)} group(s), {n_resamples} resamples"
+    label = (
+        f"stratified {method} bootstrap of the {name} over {len(strata)} group(s), {n_resamples} resamples"
+    )
     if not resampled or all(np.ptp(s) == 0 for s in resampled):
         return Interval(estimate, estimate, estimate, confidence, label + " (constant data)", array.size)
 
@@ -149,14 +164,23 @@ def probability_of_improvement(
 
     def prob(sa: np.ndarray, sb: np.ndarray, axis: int = -1) -> np.ndarray:
         diff = sa[..., :, None] - sb[..., None, :]
-        return ((diff > 0).mean(axis=(-2, -1)) + 0.5 * (diff == 0).mean(axis=(-2, -1)))
+        return (diff > 0).mean(axis=(-2, -1)) + 0.5 * (diff == 0).mean(axis=(-2, -1))
 
     estimate = float(prob(xa, xb))
     label = f"percentile bootstrap of P(a beats b), {n_resamples} resamples"
     if np.ptp(xa) == 0 and np.ptp(xb) == 0:
-        return Interval(estimate, estimate, estimate, confidence, label + " (constant data)", xa.size + xb.size)
-    low, high = _bootstrap((xa, xb), prob, confidence, n_resamples, "percentile", seed,
-                           batch=max(1, int(2_000_000 // (xa.size * xb.size))))
+        return Interval(
+            estimate, estimate, estimate, confidence, label + " (constant data)", xa.size + xb.size
+        )
+    low, high = _bootstrap(
+        (xa, xb),
+        prob,
+        confidence,
+        n_resamples,
+        "percentile",
+        seed,
+        batch=max(1, int(2_000_000 // (xa.size * xb.size))),
+    )
     return Interval(estimate, low, high, confidence, label, xa.size + xb.size)
 
 
@@ -167,7 +191,9 @@ def _statistic(statistic: str | Statistic) -> tuple[Statistic, str]:
     if callable(statistic):
         return statistic, getattr(statistic, "__name__", "statistic")
     if statistic not in STATISTICS:
-        raise LayerpowerError(f"unknown statistic {statistic!r}", f"use one of {', '.join(STATISTICS)} or a function")
+        raise LayerpowerError(
+            f"unknown statistic {statistic!r}", f"use one of {', '.join(STATISTICS)} or a function"
+        )
     return STATISTICS[statistic], {"iqm": "interquartile mean"}.get(statistic, statistic)
 
 

@@ -93,8 +93,11 @@ def correlation_table(frame: pd.DataFrame, target: str, columns: Sequence[str] |
         raise LayerpowerError(f"no column {target!r} to correlate with")
     if columns is None:
         columns = [
-            c for c in frame.columns
-            if c != target and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+            c
+            for c in frame.columns
+            if c != target
+            and pd.api.types.is_numeric_dtype(frame[c])
+            and not pd.api.types.is_bool_dtype(frame[c])
         ]
     rows = []
     for column in columns:
@@ -103,7 +106,9 @@ def correlation_table(frame: pd.DataFrame, target: str, columns: Sequence[str] |
         except LayerpowerError:
             continue
         rows.append({"column": column, **result.as_dict()})
-    out = pd.DataFrame(rows, columns=["column", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "strength"])
+    out = pd.DataFrame(
+        rows, columns=["column", "n", "pearson_r", "pearson_p", "spearman_rho", "spearman_p", "strength"]
+    )
     if out.empty:
         return out
     order = out["pearson_r"].abs().fillna(-1).sort_values(ascending=False).index

@@ -37,10 +37,10 @@ def pareto_mask(points: np.ndarray | Sequence[Sequence[float]], directions: Sequ
     on_front = np.ones(len(sub), dtype=bool)
     chunk = max(1, 4_000_000 // max(len(sub) * sub.shape[1], 1))
     for start in range(0, len(sub), chunk):
-        block = sub[start:start + chunk]  # candidates tested against all points
+        block = sub[start : start + chunk]  # candidates tested against all points
         no_worse = np.all(sub[None, :, :] <= block[:, None, :], axis=2)
         better = np.any(sub[None, :, :] < block[:, None, :], axis=2)
-        on_front[start:start + chunk] = ~np.any(no_worse & better, axis=1)
+        on_front[start : start + chunk] = ~np.any(no_worse & better, axis=1)
     mask[idx] = on_front
     return mask
 
@@ -61,10 +61,13 @@ def mark_pareto(
     missing = [c for c in objectives if c not in frame.columns]
     if missing:
         raise LayerpowerError(
-            f"objective column(s) not found: {', '.join(missing)}", f"available: {', '.join(map(str, frame.columns))}"
+            f"objective column(s) not found: {', '.join(missing)}",
+            f"available: {', '.join(map(str, frame.columns))}",
         )
     if frame.empty:
-        raise LayerpowerError("cannot compute a Pareto frontier of no points", "are there any successful runs?")
+        raise LayerpowerError(
+            "cannot compute a Pareto frontier of no points", "are there any successful runs?"
+        )
     values = frame[list(objectives)].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=float)
     nan_rows = int((~np.all(np.isfinite(values), axis=1)).sum())
     if nan_rows == len(values):

@@ -23,7 +23,16 @@ from layerpower.stats.summary import critical_value
 DPI = 140
 #: a colour cycle that stays readable in print (matplotlib's tab10)
 COLORS = [
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
 ]
 
 #: axis labels of well-known columns (units in brackets)
@@ -71,7 +80,9 @@ def label_for(column: str, sources: Sequence[str] = (), is_estimate: bool | None
 def save_figure(figure: Figure, path: str | os.PathLike[str]) -> Path:
     """Write ``figure`` as PNG at :data:`DPI`, atomically, and return the path."""
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=DPI)  # figures use the constrained layout: no second "tight" pass
+        figure.savefig(
+            tmp, format="png", dpi=DPI
+        )  # figures use the constrained layout: no second "tight" pass
     return Path(path)
 
 
@@ -106,7 +117,11 @@ def metric_vs_numeric(
     mean at ``confidence``) and the single runs as dots."""
     labels = dict(labels or {})
     figure, axes = _grid(len(metrics))
-    groups = [(None, runs)] if hue is None or hue not in runs else list(runs.groupby(hue, sort=True, observed=True))
+    groups = (
+        [(None, runs)]
+        if hue is None or hue not in runs
+        else list(runs.groupby(hue, sort=True, observed=True))
+    )
     for ax, metric in zip(axes, metrics, strict=True):
         for i, (name, part) in enumerate(groups):
             color = COLORS[i % len(COLORS)]
@@ -116,11 +131,21 @@ def metric_vs_numeric(
             stats = data.groupby(attribute)[metric].agg(["mean", "std", "count"]).reset_index()
             half = stats["std"].to_numpy(dtype=float)
             if band == "ci":
-                half = critical_value(stats["count"].to_numpy(), confidence, "t") * half / np.sqrt(
-                    stats["count"].to_numpy()
+                half = (
+                    critical_value(stats["count"].to_numpy(), confidence, "t")
+                    * half
+                    / np.sqrt(stats["count"].to_numpy())
                 )
-            ax.plot(stats[attribute], stats["mean"], marker="o", color=color, label=None if name is None else str(name))
-            ax.fill_between(stats[attribute], stats["mean"] - half, stats["mean"] + half, color=color, alpha=0.2, lw=0)
+            ax.plot(
+                stats[attribute],
+                stats["mean"],
+                marker="o",
+                color=color,
+                label=None if name is None else str(name),
+            )
+            ax.fill_between(
+                stats[attribute], stats["mean"] - half, stats["mean"] + half, color=color, alpha=0.2, lw=0
+            )
             ax.scatter(data[attribute], data[metric], s=10, color=color, alpha=0.5)
         ax.set_xlabel(labels.get(attribute, attribute.replace("_", " ")))
         ax.set_ylabel(labels.get(metric, label_for(metric)))
@@ -154,15 +179,25 @@ def metric_by_category(
         positions = np.arange(1, len(categories) + 1)
         spread = [i for i, d in enumerate(datasets) if np.unique(d).size >= 2]
         if spread:
-            parts = ax.violinplot([datasets[i] for i in spread], positions=positions[spread], showmedians=True,
-                                  showextrema=False, widths=0.8)
+            parts = ax.violinplot(
+                [datasets[i] for i in spread],
+                positions=positions[spread],
+                showmedians=True,
+                showextrema=False,
+                widths=0.8,
+            )
             for body in parts["bodies"]:
                 body.set_facecolor(COLORS[0])
                 body.set_alpha(0.35)
         for pos, data in zip(positions, datasets, strict=True):
             if data.size:
                 ax.scatter(pos + rng.uniform(-0.08, 0.08, data.size), data, s=12, color=COLORS[1], zorder=3)
-        ax.set_xticks(positions, categories, rotation=30 if len(categories) > 4 else 0, ha="right" if len(categories) > 4 else "center")
+        ax.set_xticks(
+            positions,
+            categories,
+            rotation=30 if len(categories) > 4 else 0,
+            ha="right" if len(categories) > 4 else "center",
+        )
         ax.set_xlim(0.4, len(categories) + 0.6)
         ax.set_xlabel(labels.get(attribute, attribute))
         ax.set_ylabel(labels.get(metric, label_for(metric)))
@@ -175,18 +210,27 @@ def timeline(samples: pd.DataFrame, title: str) -> Figure:
     """Power, utilisation and memory over time of one run's telemetry (train and test phases in colour)."""
     figure = Figure(figsize=(8, 6.4), layout="constrained")
     axes = figure.subplots(3, 1, sharex=True)
-    power_cols = [c for c in samples.columns if c == "cpu_power" or (c.startswith("gpu_") and c.endswith("_power")
-                                                                     and c[4:-6].isdigit())]
+    power_cols = [
+        c
+        for c in samples.columns
+        if c == "cpu_power" or (c.startswith("gpu_") and c.endswith("_power") and c[4:-6].isdigit())
+    ]
     util_cols = [c for c in samples.columns if c.endswith("_utilization")]
     mem_cols = [c for c in samples.columns if c.endswith("memory_used")]
     offset = 0.0
     phases = [p for p in ("train", "test") if "phase" in samples and (samples["phase"] == p).any()] or [None]
     for phase_index, phase in enumerate(phases):
         part = samples if phase is None else samples[samples["phase"] == phase]
-        x = pd.to_numeric(part.get("elapsed_s", pd.Series(np.arange(len(part)), index=part.index)), errors="coerce")
+        x = pd.to_numeric(
+            part.get("elapsed_s", pd.Series(np.arange(len(part)), index=part.index)), errors="coerce"
+        )
         x = x + offset
         style = "-" if phase_index == 0 else "--"
-        for ax, columns, scale in ((axes[0], power_cols, 1.0), (axes[1], util_cols, 1.0), (axes[2], mem_cols, 1e-6)):
+        for ax, columns, scale in (
+            (axes[0], power_cols, 1.0),
+            (axes[1], util_cols, 1.0),
+            (axes[2], mem_cols, 1e-6),
+        ):
             for i, column in enumerate(columns):
                 y = pd.to_numeric(part[column], errors="coerce") * scale
                 label = f"{column} ({phase})" if phase else column
@@ -289,10 +333,20 @@ def pareto_plot(
     ys = pd.to_numeric(data[y], errors="coerce").to_numpy(dtype=float)
     mask = pareto_mask(np.column_stack([xs, ys]), list(directions))
     ax.errorbar(
-        xs, ys,
-        xerr=None if xerr is None else np.nan_to_num(pd.to_numeric(data[xerr], errors="coerce").to_numpy(dtype=float)),
-        yerr=None if yerr is None else np.nan_to_num(pd.to_numeric(data[yerr], errors="coerce").to_numpy(dtype=float)),
-        fmt="o", color=COLORS[7], ecolor="#bbbbbb", ms=5, label="dominated", zorder=2,
+        xs,
+        ys,
+        xerr=None
+        if xerr is None
+        else np.nan_to_num(pd.to_numeric(data[xerr], errors="coerce").to_numpy(dtype=float)),
+        yerr=None
+        if yerr is None
+        else np.nan_to_num(pd.to_numeric(data[yerr], errors="coerce").to_numpy(dtype=float)),
+        fmt="o",
+        color=COLORS[7],
+        ecolor="#bbbbbb",
+        ms=5,
+        label="dominated",
+        zorder=2,
     )
     if mask.any():
         order = np.argsort(xs[mask] if directions[0] == "min" else -xs[mask], kind="stable")

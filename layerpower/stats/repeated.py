@@ -64,7 +64,7 @@ PRECISION_NOTES: dict[str, str] = {
     "float16": "autocast(cpu, float16) with float32 parameters and a gradient scaler; inference under autocast",
     "bfloat16": "autocast(cpu, bfloat16) with float32 parameters; inference under autocast",
     "int8": "float32 training; inference with dynamic int8 quantisation of Linear layers "
-            "(torch.ao.quantization.quantize_dynamic)",
+    "(torch.ao.quantization.quantize_dynamic)",
 }
 
 
@@ -94,15 +94,18 @@ def run_repeated_benchmarks(
     once on a few batches and discards it. With ``output_dir`` it also writes
     ``raw_runs.csv``, ``summary_stats.csv``, ``summary_stats.json`` and four figures there.
     """
-    layers, activations, precisions = _check_arguments(layers, activations, precisions, batch_size, epochs, repeats,
-                                                       n_samples, dataset)
+    layers, activations, precisions = _check_arguments(
+        layers, activations, precisions, batch_size, epochs, repeats, n_samples, dataset
+    )
     import torch
 
     from layerpower.profiling.meter import Meter
 
     data = _load_data(dataset, n_samples, seed)
     rows: list[dict[str, Any]] = []
-    jobs = [(p, r) for r in range(repeats) for p in precisions]  # interleaved: drift hits every precision alike
+    jobs = [
+        (p, r) for r in range(repeats) for p in precisions
+    ]  # interleaved: drift hits every precision alike
     iterator: Any = jobs
     if progress:
         from tqdm import tqdm
@@ -110,21 +113,49 @@ def run_repeated_benchmarks(
         iterator = tqdm(jobs, desc="repeated benchmarks", unit="run", leave=False)
     threads = torch.get_num_threads()
     with Meter(power_source, warn_short=False) as meter:
-        if warmup:  # the first runs in a process pay allocator and kernel-selection costs: run and discard them
+        if (
+            warmup
+        ):  # the first runs in a process pay allocator and kernel-selection costs: run and discard them
             x_train, y_train, x_test, y_test, n_classes = data
-            small = (x_train[: batch_size * 4], y_train[: batch_size * 4], x_test[:batch_size], y_test[:batch_size],
-                     n_classes)
+            small = (
+                x_train[: batch_size * 4],
+                y_train[: batch_size * 4],
+                x_test[:batch_size],
+                y_test[:batch_size],
+                n_classes,
+            )
             for precision in precisions:
                 with contextlib.suppress(Exception):  # the measured runs record any failure
-                    _one_run(small, layers, activations, precision, batch_size, 1, seed, learning_rate, meter,
-                             min_inference_s=0.0)
+                    _one_run(
+                        small,
+                        layers,
+                        activations,
+                        precision,
+                        batch_size,
+                        1,
+                        seed,
+                        learning_rate,
+                        meter,
+                        min_inference_s=0.0,
+                    )
         for precision, r in iterator:
-            base = {"precision_mode": precision, "repeat": r, "seed": seed + r, "batch_size": batch_size,
-                    "epochs": epochs, "layers": ",".join(map(str, layers)), "activations": ",".join(activations),
-                    "dataset": dataset, "n_train": len(data[1]), "n_test": len(data[3]), "torch_threads": threads}
+            base = {
+                "precision_mode": precision,
+                "repeat": r,
+                "seed": seed + r,
+                "batch_size": batch_size,
+                "epochs": epochs,
+                "layers": ",".join(map(str, layers)),
+                "activations": ",".join(activations),
+                "dataset": dataset,
+                "n_train": len(data[1]),
+                "n_test": len(data[3]),
+                "torch_threads": threads,
+            }
             try:
-                measured = _one_run(data, layers, activations, precision, batch_size, epochs, seed + r,
-                                    learning_rate, meter)
+                measured = _one_run(
+                    data, layers, activations, precision, batch_size, epochs, seed + r, learning_rate, meter
+                )
                 rows.append({**base, "status": "ok", "error": "", **measured})
             except Exception as exc:  # one precision failing must not stop the others
                 rows.append({**base, "status": "failed", "error": f"{type(exc).__name__}: {exc}".strip()})
@@ -237,7 +268,7 @@ def _one_run(
             for _ in range(epochs):
                 order = torch.randperm(len(xt), generator=generator)
                 for start in range(0, len(xt), batch_size):
-                    index = order[start:start + batch_size]
+                    index = order[start : start + batch_size]
                     optimizer.zero_grad(set_to_none=True)
                     with torch.autocast("cpu", dtype=autocast_dtype, enabled=autocast_dtype is not None):
                         logits = model(xt[index])
@@ -270,7 +301,9 @@ def _one_run(
     }
 
 
-def _time_inference(model: Any, x: Any, batch_size: int, dtype: Any, min_seconds: float = 0.1) -> tuple[float, Any]:
+def _time_inference(
+    model: Any, x: Any, batch_size: int, dtype: Any, min_seconds: float = 0.1
+) -> tuple[float, Any]:
     """Seconds per sample of batched inference over ``x`` (one warm-up pass) and the predicted classes."""
     import torch
 
@@ -278,7 +311,7 @@ def _time_inference(model: Any, x: Any, batch_size: int, dtype: Any, min_seconds
         outputs = []
         with torch.inference_mode(), torch.autocast("cpu", dtype=dtype, enabled=dtype is not None):
             for start in range(0, len(x), batch_size):
-                outputs.append(model(x[start:start + batch_size]).float().argmax(dim=1))
+                outputs.append(model(x[start : start + batch_size]).float().argmax(dim=1))
         return torch.cat(outputs)
 
     predictions = one_pass()
@@ -298,9 +331,13 @@ def _quantized(model: Any) -> Any:
     try:
         from torch.ao.quantization import quantize_dynamic
     except ImportError as exc:  # pragma: no cover - depends on the torch build
-        raise RuntimeError(f"int8 dynamic quantisation is not available in torch {torch.__version__}: {exc}") from None
+        raise RuntimeError(
+            f"int8 dynamic quantisation is not available in torch {torch.__version__}: {exc}"
+        ) from None
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # torch.ao.quantization is deprecated in torch 2.10+
+        warnings.simplefilter(
+            "ignore", DeprecationWarning
+        )  # torch.ao.quantization is deprecated in torch 2.10+
         warnings.simplefilter("ignore", UserWarning)
         return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
 
@@ -310,8 +347,14 @@ def _mlp(n_in: int, layers: list[int], activations: list[str], n_out: int) -> An
     from torch import nn
 
     makers = {
-        "relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU, "silu": nn.SiLU,
-        "elu": nn.ELU, "leaky_relu": nn.LeakyReLU, "linear": nn.Identity,
+        "relu": nn.ReLU,
+        "tanh": nn.Tanh,
+        "sigmoid": nn.Sigmoid,
+        "gelu": nn.GELU,
+        "silu": nn.SiLU,
+        "elu": nn.ELU,
+        "leaky_relu": nn.LeakyReLU,
+        "linear": nn.Identity,
     }
     modules: list[torch.nn.Module] = []
     width = n_in
@@ -360,7 +403,9 @@ class _PeakRss:
 # -- data and arguments ---------------------------------------------------------------------------------
 
 
-def _load_data(dataset: str, n_samples: int | None, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
+def _load_data(
+    dataset: str, n_samples: int | None, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     from sklearn.model_selection import train_test_split
 
     if dataset == "digits":
@@ -373,13 +418,26 @@ def _load_data(dataset: str, n_samples: int | None, seed: int) -> tuple[np.ndarr
     else:
         from sklearn.datasets import make_classification
 
-        x, y = make_classification(n_samples=n_samples or 2000, n_features=64, n_informative=24, n_classes=10,
-                                   n_clusters_per_class=1, random_state=seed)
+        x, y = make_classification(
+            n_samples=n_samples or 2000,
+            n_features=64,
+            n_informative=24,
+            n_classes=10,
+            n_clusters_per_class=1,
+            random_state=seed,
+        )
     n_classes = int(np.max(y)) + 1
     stratify = y if np.min(np.bincount(y)) >= 2 else None
-    x_train, x_test, y_train, y_test = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=stratify)
-    return (x_train.astype(np.float32), y_train.astype(np.int64), x_test.astype(np.float32),
-            y_test.astype(np.int64), n_classes)
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, y, test_size=0.2, random_state=seed, stratify=stratify
+    )
+    return (
+        x_train.astype(np.float32),
+        y_train.astype(np.int64),
+        x_test.astype(np.float32),
+        y_test.astype(np.int64),
+        n_classes,
+    )
 
 
 def _check_arguments(layers, activations, precisions, batch_size, epochs, repeats, n_samples, dataset):
@@ -391,17 +449,22 @@ def _check_arguments(layers, activations, precisions, batch_size, epochs, repeat
         activations = activations * len(layers)
     if len(activations) != len(layers):
         raise LayerpowerError(
-            f"{len(layers)} layer size(s) but {len(activations)} activation(s)", "give one activation per layer"
+            f"{len(layers)} layer size(s) but {len(activations)} activation(s)",
+            "give one activation per layer",
         )
     unknown = [a for a in activations if a not in ACTIVATIONS]
     if unknown:
-        raise LayerpowerError(f"unknown activation(s) {', '.join(unknown)}", f"choose from {', '.join(ACTIVATIONS)}")
+        raise LayerpowerError(
+            f"unknown activation(s) {', '.join(unknown)}", f"choose from {', '.join(ACTIVATIONS)}"
+        )
     aliases = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "half": "float16", "qint8": "int8"}
     precisions = [aliases.get(p.strip().lower(), p.strip().lower()) for p in precisions]
     unknown = [p for p in precisions if p not in PRECISION_MODES]
     if unknown or not precisions:
-        raise LayerpowerError(f"unknown precision mode(s) {', '.join(unknown) or '(none)'}",
-                              f"choose from {', '.join(PRECISION_MODES)}")
+        raise LayerpowerError(
+            f"unknown precision mode(s) {', '.join(unknown) or '(none)'}",
+            f"choose from {', '.join(PRECISION_MODES)}",
+        )
     precisions = list(dict.fromkeys(precisions))
     for name, value in (("batch size", batch_size), ("epochs", epochs), ("repeats", repeats)):
         if int(value) <= 0:
@@ -411,8 +474,11 @@ def _check_arguments(layers, activations, precisions, batch_size, epochs, repeat
     if dataset not in ("digits", "synthetic"):
         raise LayerpowerError(f"unknown dataset {dataset!r}", "use 'digits' or 'synthetic'")
     if repeats == 1:
-        warnings.warn("a single repeat gives no spread: std and CI will be NaN (use --repeats 3 or more)",
-                      UserWarning, stacklevel=3)
+        warnings.warn(
+            "a single repeat gives no spread: std and CI will be NaN (use --repeats 3 or more)",
+            UserWarning,
+            stacklevel=3,
+        )
     return layers, activations, precisions
 
 
@@ -421,7 +487,13 @@ def _raw_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
     for metric in METRICS:
         if metric not in frame:
             frame[metric] = np.nan
-    for column in ("energy_source", "energy_is_estimate", "energy_short_window", "memory_method", "precision_note"):
+    for column in (
+        "energy_source",
+        "energy_is_estimate",
+        "energy_short_window",
+        "memory_method",
+        "precision_note",
+    ):
         if column not in frame:
             frame[column] = None
     return frame
@@ -445,15 +517,24 @@ def _accuracy_figure(table: pd.DataFrame, metric: str, labels: dict[str, str]) -
     figure = Figure(figsize=(6, 4.4), layout="constrained")
     ax = figure.subplots()
     for i, (_, row) in enumerate(table.iterrows()):
-        ax.errorbar(row[f"{metric}_mean"], row["accuracy_mean"], xerr=np.nan_to_num(row[f"{metric}_ci95"]),
-                    yerr=np.nan_to_num(row["accuracy_ci95"]), fmt="o", capsize=4, color=COLORS[i % len(COLORS)],
-                    label=f"{row['precision_mode']} (n={row['repeats']})")
+        ax.errorbar(
+            row[f"{metric}_mean"],
+            row["accuracy_mean"],
+            xerr=np.nan_to_num(row[f"{metric}_ci95"]),
+            yerr=np.nan_to_num(row["accuracy_ci95"]),
+            fmt="o",
+            capsize=4,
+            color=COLORS[i % len(COLORS)],
+            label=f"{row['precision_mode']} (n={row['repeats']})",
+        )
     ax.set_xlabel(labels[metric])
     ax.set_ylabel(labels["accuracy"])
     ax.grid(alpha=0.3)
     if len(table):
         ax.legend(fontsize=8, title="precision", title_fontsize=8)
-    ax.set_title(f"accuracy against {metric.replace('_', ' ')} (means; error bars: 95% CI, Student's t)", fontsize=9)
+    ax.set_title(
+        f"accuracy against {metric.replace('_', ' ')} (means; error bars: 95% CI, Student's t)", fontsize=9
+    )
     return figure
 
 
@@ -468,8 +549,18 @@ def _pareto_figure(table: pd.DataFrame, labels: dict[str, str]) -> Any:
         if table.empty:
             ax.text(0.5, 0.5, "no successful runs", ha="center", transform=ax.transAxes)
             continue
-        pareto_plot(table, f"{metric}_mean", "accuracy_mean", ("min", "max"), label="precision_mode",
-                    xerr=f"{metric}_ci95", yerr="accuracy_ci95", xlabel=labels[metric], ylabel=labels["accuracy"],
-                    title=f"accuracy against {metric}", ax=ax)
+        pareto_plot(
+            table,
+            f"{metric}_mean",
+            "accuracy_mean",
+            ("min", "max"),
+            label="precision_mode",
+            xerr=f"{metric}_ci95",
+            yerr="accuracy_ci95",
+            xlabel=labels[metric],
+            ylabel=labels["accuracy"],
+            title=f"accuracy against {metric}",
+            ax=ax,
+        )
     figure.suptitle("Pareto frontier over precisions (means; error bars: 95% CI, Student's t)", fontsize=10)
     return figure

@@ -121,8 +121,13 @@ def build_report(
     out = Path(out_dir)
     (out / "tables").mkdir(parents=True, exist_ok=True)
     (out / "figures").mkdir(parents=True, exist_ok=True)
-    report = Report(out, out / "index.html", runs=len(results.runs), failed=len(results.failed),
-                    skipped=len(results.skipped))
+    report = Report(
+        out,
+        out / "index.html",
+        runs=len(results.runs),
+        failed=len(results.failed),
+        skipped=len(results.skipped),
+    )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatsWarning)
         sections = _build(results, report, ci, cv_threshold, max_timelines, figures, progress)
@@ -153,18 +158,29 @@ class _Section:
 
 
 def _build(
-    results: ResultsFrame, report: Report, ci: str, cv_threshold: float, max_timelines: int, with_figures: bool,
+    results: ResultsFrame,
+    report: Report,
+    ci: str,
+    cv_threshold: float,
+    max_timelines: int,
+    with_figures: bool,
     progress: bool,
 ) -> list[_Section]:
     runs = results.runs.copy()
     if "peak_memory_bytes" in runs:
         runs["peak_memory_mb"] = pd.to_numeric(runs["peak_memory_bytes"], errors="coerce") / 1e6
-    metrics = [m for m in REPORT_METRICS if m in runs and pd.to_numeric(runs[m], errors="coerce").notna().any()]
+    metrics = [
+        m for m in REPORT_METRICS if m in runs and pd.to_numeric(runs[m], errors="coerce").notna().any()
+    ]
     if not metrics:
-        raise LayerpowerError("the runs hold none of the report's metrics", f"expected some of {', '.join(REPORT_METRICS)}")
+        raise LayerpowerError(
+            "the runs hold none of the report's metrics", f"expected some of {', '.join(REPORT_METRICS)}"
+        )
     keys = [k for k in ("backend", "model", "complexity", "precision") if k in runs and runs[k].notna().any()]
     # other configuration attributes that vary (batch size, epochs, ...) are part of a configuration too
-    keys += [c for c in results.config_columns if c not in (*keys, "seed") and c in runs and runs[c].nunique() > 1]
+    keys += [
+        c for c in results.config_columns if c not in (*keys, "seed") and c in runs and runs[c].nunique() > 1
+    ]
     if "energy_source" in runs:
         runs["energy_source"] = runs["energy_source"].fillna("unknown").astype(str)
         keys.append("energy_source")
@@ -178,11 +194,15 @@ def _build(
     report.tables["summary"] = write_csv_atomic(summary, report.out_dir / "tables" / "summary.csv")
     display = tables.mean_std_table(summary, keys, metrics, headers=headers)
     latex = tables.mean_std_table(summary, keys, metrics, headers=headers, latex=True)
-    note = (f"mean ± std over seeds; n = seeds per configuration; 95% confidence intervals ({ci_text}) "
-            f"in summary.csv")
+    note = (
+        f"mean ± std over seeds; n = seeds per configuration; 95% confidence intervals ({ci_text}) "
+        f"in summary.csv"
+    )
     _write_text(report.out_dir / "tables" / "summary.md", tables.to_markdown(display) + f"\n{note}\n")
-    _write_text(report.out_dir / "tables" / "summary.tex",
-                tables.to_latex(latex, caption=f"Results per configuration: {note}.", label="tab:summary"))
+    _write_text(
+        report.out_dir / "tables" / "summary.tex",
+        tables.to_latex(latex, caption=f"Results per configuration: {note}.", label="tab:summary"),
+    )
     sec = _Section("Summary per configuration", note + f". Energy source: {', '.join(sources) or 'unknown'}.")
     sec.tables.append(("mean ± std", display, "summary.csv / summary.md / summary.tex"))
     ci_view = _ci_view(summary, keys, metrics, headers)
@@ -193,7 +213,8 @@ def _build(
     if "seed" in runs:
         variability = seed_variability(runs, metrics, config=keys, cv_threshold=cv_threshold)
         report.tables["seed_variability"] = write_csv_atomic(
-            variability, report.out_dir / "tables" / "seed_variability.csv")
+            variability, report.out_dir / "tables" / "seed_variability.csv"
+        )
         _write_text(report.out_dir / "tables" / "seed_variability.md", tables.to_markdown(variability))
         shares = [consistency_share(variability).assign(grouped_by="all", group="all")]
         for key in [k for k in keys if k != "energy_source"] + ["metric"]:
@@ -201,15 +222,20 @@ def _build(
             part["group"] = part["group"].astype(str)
             shares.append(part)
         consistency = pd.concat(shares, ignore_index=True)[
-            ["grouped_by", "group", "metrics", "consistent", "undetermined", "share_consistent"]]
-        report.tables["consistency"] = write_csv_atomic(consistency, report.out_dir / "tables" / "consistency.csv")
+            ["grouped_by", "group", "metrics", "consistent", "undetermined", "share_consistent"]
+        ]
+        report.tables["consistency"] = write_csv_atomic(
+            consistency, report.out_dir / "tables" / "consistency.csv"
+        )
         _write_text(report.out_dir / "tables" / "consistency.md", tables.to_markdown(consistency))
         sec = _Section(
             "Seed variability",
             f"A metric is consistent when its coefficient of variation across seeds is below "
             f"{cv_threshold:.0%}. Pairs with a single seed are undetermined and left out of the share.",
         )
-        sec.tables.append(("share of consistent metrics (sorted within each grouping)", consistency, "consistency.csv"))
+        sec.tables.append(
+            ("share of consistent metrics (sorted within each grouping)", consistency, "consistency.csv")
+        )
         sec.tables.append(("per configuration and metric", variability, "seed_variability.csv"))
         sections.append(sec)
 
@@ -219,10 +245,14 @@ def _build(
         numeric += [c for c in ("parameter_count", "epochs_run") if c in runs]
         corr = correlation_table(runs, "training_energy_j", numeric)
         if not corr.empty:
-            report.tables["correlations"] = write_csv_atomic(corr, report.out_dir / "tables" / "correlations.csv")
-            sec = _Section("Correlation with training energy",
-                           f"Pearson r and Spearman ρ over all {len(runs)} runs, with p-values; strength in words "
-                           f"from |r|. Energy source: {', '.join(sources) or 'unknown'}.")
+            report.tables["correlations"] = write_csv_atomic(
+                corr, report.out_dir / "tables" / "correlations.csv"
+            )
+            sec = _Section(
+                "Correlation with training energy",
+                f"Pearson r and Spearman ρ over all {len(runs)} runs, with p-values; strength in words "
+                f"from |r|. Energy source: {', '.join(sources) or 'unknown'}.",
+            )
             sec.tables.append(("training energy against each metric", corr, "correlations.csv"))
             sections.append(sec)
 
@@ -239,8 +269,11 @@ def _build(
             pd.concat([frame for _, frame, _ in pareto_tables], ignore_index=True),
             report.out_dir / "tables" / "pareto.csv",
         )
-        sec = _Section("Pareto frontiers", "Configurations (means over seeds) that no other configuration of the "
-                                           "same task beats in both quality and cost.")
+        sec = _Section(
+            "Pareto frontiers",
+            "Configurations (means over seeds) that no other configuration of the "
+            "same task beats in both quality and cost.",
+        )
         sec.tables.extend(pareto_tables)
         sections.append(sec)
     sections.append(figures)
@@ -250,16 +283,22 @@ def _build(
         sec = _Section("Failed and skipped runs")
         if not results.failed.empty:
             failed = results.failed.drop(columns=["error"])
-            report.tables["failed_runs"] = write_csv_atomic(results.failed, report.out_dir / "tables" / "failed_runs.csv")
+            report.tables["failed_runs"] = write_csv_atomic(
+                results.failed, report.out_dir / "tables" / "failed_runs.csv"
+            )
             sec.tables.append(("failed runs (reason: last line of error.txt)", failed, "failed_runs.csv"))
         if not results.skipped.empty:
-            report.tables["skipped"] = write_csv_atomic(results.skipped, report.out_dir / "tables" / "skipped.csv")
+            report.tables["skipped"] = write_csv_atomic(
+                results.skipped, report.out_dir / "tables" / "skipped.csv"
+            )
             sec.tables.append(("folders that could not be read", results.skipped, "skipped.csv"))
         sections.append(sec)
     return sections
 
 
-def _ci_view(summary: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], headers: dict[str, str]) -> pd.DataFrame:
+def _ci_view(
+    summary: pd.DataFrame, keys: Sequence[str], metrics: Sequence[str], headers: dict[str, str]
+) -> pd.DataFrame:
     view = summary[list(keys)].copy()
     for metric in metrics:
         low, high = summary[f"{metric}_ci95_low"], summary[f"{metric}_ci95_high"]
@@ -292,34 +331,55 @@ def _figures(
 
     config_cols = results.config_columns
     numeric_attrs = [
-        c for c in config_cols
+        c
+        for c in config_cols
         if c != "seed" and c in runs and pd.api.types.is_numeric_dtype(runs[c]) and runs[c].nunique() > 1
     ]
     categorical_attrs = [
-        c for c in [*[k for k in keys if k != "energy_source"], *config_cols]
+        c
+        for c in [*[k for k in keys if k != "energy_source"], *config_cols]
         if c in runs and c != "seed" and not pd.api.types.is_numeric_dtype(runs[c]) and runs[c].nunique() > 1
     ]
     categorical_attrs = list(dict.fromkeys(categorical_attrs))
     hue = next((k for k in ("backend", "precision") if k in runs and runs[k].nunique() > 1), None)
     shown = [m for m in PLOT_METRICS if m in metrics] or metrics[:6]
     for attr in numeric_attrs:
-        save(plots.metric_vs_numeric(runs, attr, shown, hue=hue, labels=headers), f"numeric_{_slug(attr)}",
-             f"metrics against {attr}")
+        save(
+            plots.metric_vs_numeric(runs, attr, shown, hue=hue, labels=headers),
+            f"numeric_{_slug(attr)}",
+            f"metrics against {attr}",
+        )
     if not numeric_attrs:
-        report.notes.append("no numeric configuration attribute (batch size, epochs, ...) varies: "
-                            "no line plots against numeric attributes")
+        report.notes.append(
+            "no numeric configuration attribute (batch size, epochs, ...) varies: "
+            "no line plots against numeric attributes"
+        )
     for attr in categorical_attrs:
-        save(plots.metric_by_category(runs, attr, shown, labels=headers), f"category_{_slug(attr)}",
-             f"metrics by {attr}")
+        save(
+            plots.metric_by_category(runs, attr, shown, labels=headers),
+            f"category_{_slug(attr)}",
+            f"metrics by {attr}",
+        )
     if not categorical_attrs:
         report.notes.append("no categorical attribute varies: no violin plots")
 
     bar_panel = [k for k in ("model", "complexity") if k in summary]
     bar_hue = [k for k in keys if k not in ("backend", *bar_panel, "energy_source")]
     if "backend" in summary:
-        for metric in [m for m in ("training_energy_j", "testing_energy_j", "training_time", "testing_time") if m in metrics]:
-            figure = plots.grouped_bars(summary, metric, x="backend", hue=bar_hue, panel=bar_panel,
-                                        ylabel=headers[metric], ci_label=f"95% CI ({_CI_SHORT[ci]})")
+        for metric in [
+            m
+            for m in ("training_energy_j", "testing_energy_j", "training_time", "testing_time")
+            if m in metrics
+        ]:
+            figure = plots.grouped_bars(
+                summary,
+                metric,
+                x="backend",
+                hue=bar_hue,
+                panel=bar_panel,
+                ylabel=headers[metric],
+                ci_label=f"95% CI ({_CI_SHORT[ci]})",
+            )
             save(figure, f"bars_{metric}", f"{headers[metric]} per backend and precision")
 
     quality = next((q for q in ("test_accuracy", "test_mae") if q in metrics), None)
@@ -343,30 +403,45 @@ def _figures(
                 continue
             save(plots.timeline(samples, run_id), f"timeline_{_slug(run_id)}", f"telemetry of run {run_id}")
         if len(run_ids) > len(shown):
-            report.notes.append(f"telemetry plotted for the first {len(shown)} of {len(run_ids)} runs "
-                                f"(raise max_timelines for more)")
+            report.notes.append(
+                f"telemetry plotted for the first {len(shown)} of {len(run_ids)} runs "
+                f"(raise max_timelines for more)"
+            )
 
 
 def _pareto_figure(summary, keys, task_keys, cost, quality, headers, save, section) -> None:
     direction = QUALITY_DIRECTIONS[quality]
     points = summary.copy()
-    points["configuration"] = points[[k for k in keys if k not in (*task_keys, "energy_source")]].astype(str).agg(
-        "/".join, axis=1) if any(k not in (*task_keys, "energy_source") for k in keys) else "all"
+    points["configuration"] = (
+        points[[k for k in keys if k not in (*task_keys, "energy_source")]].astype(str).agg("/".join, axis=1)
+        if any(k not in (*task_keys, "energy_source") for k in keys)
+        else "all"
+    )
     tasks = list(points.groupby(task_keys, sort=True, observed=True)) if task_keys else [("all", points)]
     figure, axes = plots._grid(len(tasks), ncols=2, size=(5.6, 4.2))
     fronts = []
     for ax, (task, part) in zip(axes, tasks, strict=True):
         name = " / ".join(map(str, task)) if isinstance(task, tuple) else str(task)
         plots.pareto_plot(
-            part, f"{cost}_mean", f"{quality}_mean", ("min", direction), label="configuration",
-            xerr=f"{cost}_std", yerr=f"{quality}_std", xlabel=headers[cost], ylabel=headers[quality],
-            title=name, ax=ax,
+            part,
+            f"{cost}_mean",
+            f"{quality}_mean",
+            ("min", direction),
+            label="configuration",
+            xerr=f"{cost}_std",
+            yerr=f"{quality}_std",
+            xlabel=headers[cost],
+            ylabel=headers[quality],
+            title=name,
+            ax=ax,
         )
         finite = part[[f"{cost}_mean", f"{quality}_mean"]].notna().all(axis=1)
         if finite.any():
             marked = mark_pareto(part[finite], {f"{cost}_mean": "min", f"{quality}_mean": direction})
             fronts.append(marked[marked["pareto"]])
-    plots._title(figure, f"{headers[quality]} against {headers[cost]} (means over seeds; error bars: ± 1 std)")
+    plots._title(
+        figure, f"{headers[quality]} against {headers[cost]} (means over seeds; error bars: ± 1 std)"
+    )
     save(figure, f"pareto_{cost}_{quality}", f"Pareto frontier: {quality} against {cost}")
     if fronts:
         front = pd.concat(fronts, ignore_index=True)

@@ -42,7 +42,16 @@ CONFIG_FIELDS: tuple[str, ...] = ("backend", "model", "complexity", "precision",
 TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S"
 #: keys of config.json that describe the bookkeeping of a run, not its configuration (left out of ``runs``)
 BOOKKEEPING_KEYS: frozenset[str] = frozenset(
-    {"run_name", "started_at", "schema_version", "layerpower_version", "python", "data_dir", "versions", "samples"}
+    {
+        "run_name",
+        "started_at",
+        "schema_version",
+        "layerpower_version",
+        "python",
+        "data_dir",
+        "versions",
+        "samples",
+    }
 )
 #: files that mark a folder as a run
 RUN_FILES: tuple[str, ...] = ("config.json", "global_metrics.csv", "train.csv", "test.csv", "error.txt")
@@ -80,7 +89,9 @@ class ResultsFrame:
     def config_columns(self) -> list[str]:
         """The configuration columns present in ``runs`` (the five fields, then other config keys)."""
         return [c for c in self.runs.columns if c in CONFIG_FIELDS] + [
-            c for c in self.runs.attrs.get("config_keys", []) if c in self.runs.columns and c not in CONFIG_FIELDS
+            c
+            for c in self.runs.attrs.get("config_keys", [])
+            if c in self.runs.columns and c not in CONFIG_FIELDS
         ]
 
     @property
@@ -88,7 +99,8 @@ class ResultsFrame:
         """The numeric measured columns of ``runs``."""
         skip = {*self.config_columns, "run_id", "run_dir", "timestamp"}
         return [
-            c for c in self.runs.columns
+            c
+            for c in self.runs.columns
             if c not in skip
             and not c.endswith("_source")
             and pd.api.types.is_numeric_dtype(self.runs[c])
@@ -127,7 +139,9 @@ def read_results(
     """
     root = Path(root)
     if not root.is_dir():
-        raise LayerpowerError(f"results folder {root} does not exist", "pass the --out folder of run-experiments")
+        raise LayerpowerError(
+            f"results folder {root} does not exist", "pass the --out folder of run-experiments"
+        )
     candidates, skipped = _find_run_dirs(root)
     workers = workers or min(8, (os.cpu_count() or 2) * 2)
     outcomes: list[_Outcome] = []
@@ -177,7 +191,9 @@ def _find_run_dirs(root: Path) -> tuple[list[Path], list[dict[str, str]]]:
             if _is_run_dir(child):
                 found.append(child)
             else:
-                skipped.append({"path": _rel(root, child), "reason": "no run files and not a run folder name"})
+                skipped.append(
+                    {"path": _rel(root, child), "reason": "no run files and not a run folder name"}
+                )
     return found, skipped
 
 
@@ -251,8 +267,11 @@ def _read_run_unsafe(path: Path, rel: str, with_samples: bool) -> _Outcome:
     if error_file.is_file():
         text = _read_text(error_file)
         lines = [line.strip() for line in text.splitlines() if line.strip()]
-        failed = {**{k: info[k] for k in ("run_id", "run_dir", *CONFIG_FIELDS)},
-                  "reason": lines[-1] if lines else "(empty error.txt)", "error": text}
+        failed = {
+            **{k: info[k] for k in ("run_id", "run_dir", *CONFIG_FIELDS)},
+            "reason": lines[-1] if lines else "(empty error.txt)",
+            "error": text,
+        }
         return _Outcome(failed=failed)
 
     global_file = path / "global_metrics.csv"
@@ -286,8 +305,10 @@ def _read_run_unsafe(path: Path, rel: str, with_samples: bool) -> _Outcome:
             for key, value in test.iloc[-1].items():
                 row[f"test_{key}"] = value
 
-    for phase, time_key, energy_key in (("training", "training_time", "training_energy_j"),
-                                         ("testing", "testing_time", "testing_energy_j")):
+    for phase, time_key, energy_key in (
+        ("training", "training_time", "training_energy_j"),
+        ("testing", "testing_time", "testing_energy_j"),
+    ):
         t, e = _num(row.get(time_key)), _num(row.get(energy_key))
         row[f"{phase}_power_w"] = e / t if t and t > 0 and np.isfinite(e) else np.nan
 
@@ -317,7 +338,9 @@ def _sample_means(frame: pd.DataFrame, phase: str, row: dict[str, Any]) -> None:
         total = frame[power_cols].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1)
         row[f"{phase}_sampled_power_w"] = float(total.mean())
     if "cpu_utilization" in frame:
-        row[f"{phase}_cpu_utilization"] = float(pd.to_numeric(frame["cpu_utilization"], errors="coerce").mean())
+        row[f"{phase}_cpu_utilization"] = float(
+            pd.to_numeric(frame["cpu_utilization"], errors="coerce").mean()
+        )
     if "memory_used" in frame:
         row[f"{phase}_peak_memory_used"] = float(pd.to_numeric(frame["memory_used"], errors="coerce").max())
 
@@ -397,4 +420,6 @@ def _runs_frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
         converted = pd.to_numeric(frame[column], errors="coerce")
         if converted.notna().sum() == frame[column].notna().sum() and frame[column].notna().any():
             frame[column] = converted
-    return frame.sort_values(["timestamp", "run_id"], na_position="last", kind="stable").reset_index(drop=True)
+    return frame.sort_values(["timestamp", "run_id"], na_position="last", kind="stable").reset_index(
+        drop=True
+    )

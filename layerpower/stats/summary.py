@@ -178,10 +178,17 @@ def summarize_frame(
             col = data[metric]
             agg = pd.DataFrame({"count": [col.count()], "mean": [col.mean()], "std": [col.std(ddof=1)]})
         arrays = _summary_arrays(
-            agg["count"].to_numpy(), agg["mean"].to_numpy(dtype=float), agg["std"].to_numpy(dtype=float),
-            confidence, cv_threshold,
+            agg["count"].to_numpy(),
+            agg["mean"].to_numpy(dtype=float),
+            agg["std"].to_numpy(dtype=float),
+            confidence,
+            cv_threshold,
         )
-        low, high = (arrays["t_low"], arrays["t_high"]) if ci == "t" else (arrays["normal_low"], arrays["normal_high"])
+        low, high = (
+            (arrays["t_low"], arrays["t_high"])
+            if ci == "t"
+            else (arrays["normal_low"], arrays["normal_high"])
+        )
         part = agg[keys].copy() if keys else pd.DataFrame(index=agg.index)
         part["metric"] = metric
         part["n"] = agg["count"].astype(int).to_numpy()

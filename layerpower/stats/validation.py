@@ -69,7 +69,9 @@ def validate(
     if int(repeats) < 1:
         raise LayerpowerError(f"repeats must be a positive integer, got {repeats}")
     if int(repeats) == 1:
-        warnings.warn("a single repeat gives no confidence interval: use --repeats 3 or more", UserWarning, stacklevel=2)
+        warnings.warn(
+            "a single repeat gives no confidence interval: use --repeats 3 or more", UserWarning, stacklevel=2
+        )
     measure, predict = _functions()
     iterator: Any = names
     if progress:
@@ -78,12 +80,28 @@ def validate(
         iterator = tqdm(names, desc="validating", unit="model", leave=False)
     rows = []
     for name in iterator:
-        row: dict[str, Any] = {"model": name, "batch_size": int(batch_size), "dtype": dtype, "status": "ok", "error": ""}
+        row: dict[str, Any] = {
+            "model": name,
+            "batch_size": int(batch_size),
+            "dtype": dtype,
+            "status": "ok",
+            "error": "",
+        }
         try:
-            samples = _measure(measure, name, int(repeats), int(batch_size), dtype, device, in_process, forwards,
-                               power_source)
-            prediction = predict(name, batch_size=int(batch_size), dtype=dtype, device_id=device_id,
-                                 predictors=predictors)
+            samples = _measure(
+                measure,
+                name,
+                int(repeats),
+                int(batch_size),
+                dtype,
+                device,
+                in_process,
+                forwards,
+                power_source,
+            )
+            prediction = predict(
+                name, batch_size=int(batch_size), dtype=dtype, device_id=device_id, predictors=predictors
+            )
             row.update(_compare(samples, prediction, confidence))
         except Exception as exc:  # one model failing must not stop the others
             if isinstance(exc, KeyboardInterrupt):
@@ -99,8 +117,12 @@ def validation_summary(frame: pd.DataFrame) -> dict[str, Any]:
     """Aggregate figures over the validated models: mean absolute error (%), the share of predictions inside
     the measured CI, the share of measured means inside the prediction interval, and the pooled coverage."""
     ok = frame[frame.get("status", pd.Series(dtype=str)) == "ok"] if "status" in frame else frame
-    out: dict[str, Any] = {"models": int(len(frame)), "validated": int(len(ok)),
-                           "failed": int(len(frame) - len(ok)), "ci_method": CI_METHODS["t"]}
+    out: dict[str, Any] = {
+        "models": int(len(frame)),
+        "validated": int(len(ok)),
+        "failed": int(len(frame) - len(ok)),
+        "ci_method": CI_METHODS["t"],
+    }
     for quantity in QUANTITIES:
         if f"{quantity}_abs_error_pct" not in ok or ok.empty:
             continue
@@ -130,7 +152,9 @@ def write_validation(frame: pd.DataFrame, out: str | os.PathLike[str]) -> dict[s
     folder.mkdir(parents=True, exist_ok=True)
     files = {
         "table": write_csv_atomic(frame, folder / "validation.csv"),
-        "summary": write_json_atomic(json_safe(validation_summary(frame)), folder / "validation_summary.json"),
+        "summary": write_json_atomic(
+            json_safe(validation_summary(frame)), folder / "validation_summary.json"
+        ),
     }
     ok = frame[frame["status"] == "ok"] if "status" in frame else frame
     if not ok.empty:
@@ -153,12 +177,28 @@ def predicted_vs_measured(frame: pd.DataFrame) -> Any:
         unit = UNITS[quantity]
         x = frame[f"measured_{quantity}_{unit}"].astype(float).to_numpy()
         y = frame[f"predicted_{quantity}_{unit}"].astype(float).to_numpy()
-        xerr = np.vstack([x - frame[f"measured_{quantity}_ci95_low_{unit}"].astype(float),
-                          frame[f"measured_{quantity}_ci95_high_{unit}"].astype(float) - x])
-        yerr = np.vstack([y - frame[f"predicted_{quantity}_low_{unit}"].astype(float),
-                          frame[f"predicted_{quantity}_high_{unit}"].astype(float) - y])
-        ax.errorbar(x, y, xerr=np.clip(np.nan_to_num(xerr), 0, None), yerr=np.clip(np.nan_to_num(yerr), 0, None),
-                    fmt="o", color=COLORS[0], ecolor="#999999", capsize=3)
+        xerr = np.vstack(
+            [
+                x - frame[f"measured_{quantity}_ci95_low_{unit}"].astype(float),
+                frame[f"measured_{quantity}_ci95_high_{unit}"].astype(float) - x,
+            ]
+        )
+        yerr = np.vstack(
+            [
+                y - frame[f"predicted_{quantity}_low_{unit}"].astype(float),
+                frame[f"predicted_{quantity}_high_{unit}"].astype(float) - y,
+            ]
+        )
+        ax.errorbar(
+            x,
+            y,
+            xerr=np.clip(np.nan_to_num(xerr), 0, None),
+            yerr=np.clip(np.nan_to_num(yerr), 0, None),
+            fmt="o",
+            color=COLORS[0],
+            ecolor="#999999",
+            capsize=3,
+        )
         for xi, yi, name in zip(x, y, frame["model"].astype(str), strict=True):
             ax.annotate(name, (xi, yi), fontsize=7, xytext=(4, 3), textcoords="offset points")
         ends = np.concatenate([x, y, x - xerr[0], x + xerr[1], y - yerr[0], y + yerr[1]])
@@ -182,7 +222,9 @@ def predicted_vs_measured(frame: pd.DataFrame) -> Any:
             ax.set_xlabel("measured runtime per forward [s]")
             ax.set_ylabel("predicted runtime per forward [s]")
         ax.grid(alpha=0.3, which="both")
-        ax.set_title(f"{quantity}: x bars 95% CI of the measured mean (t), y bars prediction interval", fontsize=8)
+        ax.set_title(
+            f"{quantity}: x bars 95% CI of the measured mean (t), y bars prediction interval", fontsize=8
+        )
     figure.suptitle("predicted against measured, one point per model", fontsize=10)
     return figure
 
@@ -210,8 +252,13 @@ def _measure(
     power_source: str | None,
 ) -> list[Any]:
     """``repeats`` independent per-process results (runtime_s, energy_j, power_source, is_estimate)."""
-    kwargs = {"batch_size": batch_size, "dtype": dtype, "device": device, "repeats": forwards,
-              "power_source": power_source}
+    kwargs = {
+        "batch_size": batch_size,
+        "dtype": dtype,
+        "device": device,
+        "repeats": forwards,
+        "power_source": power_source,
+    }
     if in_process:
         results = [measure(name, processes=0, **kwargs) for _ in range(repeats)]
         return [p for r in results for p in (r.per_process or [r])]
@@ -232,31 +279,37 @@ def _compare(samples: list[Any], prediction: Any, confidence: float) -> dict[str
             predicted = float(getattr(total, point))
             p_low, p_high = float(getattr(total, low)), float(getattr(total, high))
             error = (predicted - summary.mean) / summary.mean * 100 if summary.mean else float("nan")
-            row.update({
-                f"measured_{quantity}_{unit}": summary.mean,
-                f"measured_{quantity}_std_{unit}": summary.std,
-                f"measured_{quantity}_ci95_low_{unit}": ci_low,
-                f"measured_{quantity}_ci95_high_{unit}": ci_high,
-                f"measured_{quantity}_cv": summary.cv,
-                f"predicted_{quantity}_{unit}": predicted,
-                f"predicted_{quantity}_low_{unit}": p_low,
-                f"predicted_{quantity}_high_{unit}": p_high,
-                f"{quantity}_error_pct": error,
-                f"{quantity}_abs_error_pct": abs(error),
-                f"{quantity}_in_measured_ci": bool(np.isfinite(ci_low) and ci_low <= predicted <= ci_high),
-                f"{quantity}_measured_in_interval": bool(p_low <= summary.mean <= p_high),
-                f"{quantity}_interval_coverage": float(np.mean((values >= p_low) & (values <= p_high))),
-            })
+            row.update(
+                {
+                    f"measured_{quantity}_{unit}": summary.mean,
+                    f"measured_{quantity}_std_{unit}": summary.std,
+                    f"measured_{quantity}_ci95_low_{unit}": ci_low,
+                    f"measured_{quantity}_ci95_high_{unit}": ci_high,
+                    f"measured_{quantity}_cv": summary.cv,
+                    f"predicted_{quantity}_{unit}": predicted,
+                    f"predicted_{quantity}_low_{unit}": p_low,
+                    f"predicted_{quantity}_high_{unit}": p_high,
+                    f"{quantity}_error_pct": error,
+                    f"{quantity}_abs_error_pct": abs(error),
+                    f"{quantity}_in_measured_ci": bool(
+                        np.isfinite(ci_low) and ci_low <= predicted <= ci_high
+                    ),
+                    f"{quantity}_measured_in_interval": bool(p_low <= summary.mean <= p_high),
+                    f"{quantity}_interval_coverage": float(np.mean((values >= p_low) & (values <= p_high))),
+                }
+            )
     sources = sorted({str(s.power_source) for s in samples})
-    row.update({
-        "measured_energy_source": ",".join(sources),
-        "measured_is_estimate": bool(any(bool(s.is_estimate) for s in samples)),
-        "predicted_energy_source": str(total.power_source),
-        "predicted_is_estimate": bool(total.is_estimate),
-        "predictor_device_id": str(getattr(total, "device_id", "")),
-        "predictors": str(getattr(prediction, "predictors", "")),
-        "nominal_coverage": float(getattr(prediction, "coverage", float("nan"))),
-        "calibrated": bool(getattr(total, "calibrated", False)),
-        "ci_method": CI_METHODS["t"],
-    })
+    row.update(
+        {
+            "measured_energy_source": ",".join(sources),
+            "measured_is_estimate": bool(any(bool(s.is_estimate) for s in samples)),
+            "predicted_energy_source": str(total.power_source),
+            "predicted_is_estimate": bool(total.is_estimate),
+            "predictor_device_id": str(getattr(total, "device_id", "")),
+            "predictors": str(getattr(prediction, "predictors", "")),
+            "nominal_coverage": float(getattr(prediction, "coverage", float("nan"))),
+            "calibrated": bool(getattr(total, "calibrated", False)),
+            "ci_method": CI_METHODS["t"],
+        }
+    )
     return row

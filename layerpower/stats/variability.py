@@ -81,9 +81,12 @@ def consistency_share(variability: pd.DataFrame, by: str | Sequence[str] | None 
     out["metrics"] = out["metrics"].astype(int)
     out["consistent"] = out["consistent"].astype(int)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out["share_consistent"] = np.where(out["metrics"] > 0, out["consistent"] / out["metrics"].clip(lower=1), np.nan)
-    return out.sort_values(["share_consistent", *keys], ascending=[False] + [True] * len(keys),
-                           na_position="last").reset_index(drop=True)
+        out["share_consistent"] = np.where(
+            out["metrics"] > 0, out["consistent"] / out["metrics"].clip(lower=1), np.nan
+        )
+    return out.sort_values(
+        ["share_consistent", *keys], ascending=[False] + [True] * len(keys), na_position="last"
+    ).reset_index(drop=True)
 
 
 def _is_numeric(series: pd.Series) -> bool:

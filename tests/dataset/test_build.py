@@ -213,9 +213,20 @@ def test_cli_peer_units(tmp_path: Path) -> None:
     copy_peer(root / "jetson-agx-orin" / "mobilenet_v2")
     result = CliRunner().invoke(
         build_dataset_command,
-        [str(root), "--out", str(tmp_path / "out"), "--power-unit", "uW", "--runtime-unit", "ms", "--idle-subtracted",
-         "--power-source", "jetson", "--no-progress"],
-    )  # fmt: skip
+        [
+            str(root),
+            "--out",
+            str(tmp_path / "out"),
+            "--power-unit",
+            "uW",
+            "--runtime-unit",
+            "ms",
+            "--idle-subtracted",
+            "--power-source",
+            "jetson",
+            "--no-progress",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "mobilenet_v2" in result.output and "power source: jetson" in result.output
     assert "54 rows carry only dynamic power" in result.output

@@ -64,9 +64,13 @@ def test_every_backend_writes_the_run_files_and_columns(sweep: tuple[Path, pd.Da
         assert sorted(os.listdir(run_dir)) == sorted(RUN_FILES)
         assert run_dir.parent == out / "7"
         assert parse_run_name(run_dir.name) | {"timestamp": None} == {
-            "timestamp": None, "backend": row.backend, "model": row.model, "complexity": "simple",
-            "precision": "fp32", "seed": 7,
-        }  # fmt: skip
+            "timestamp": None,
+            "backend": row.backend,
+            "model": row.model,
+            "complexity": "simple",
+            "precision": "fp32",
+            "seed": 7,
+        }
 
         metric = "mae" if row.model == "lstm" else "accuracy"
         train = pd.read_csv(run_dir / "train.csv")
@@ -107,9 +111,28 @@ def test_resume_skips_finished_runs(sweep: tuple[Path, pd.DataFrame]) -> None:
 
 def test_cli_resume_prints_a_summary(sweep: tuple[Path, pd.DataFrame]) -> None:
     out, _ = sweep
-    args = ["--backends", "torch", "--models", "lstm", "--seeds", "7", "--epochs", "1", "--limit", "48",
-            "--batch-size", "16", "--threads", "1", "--power-source", "estimate", "--out", str(out),
-            "--resume", "--no-progress"]  # fmt: skip
+    args = [
+        "--backends",
+        "torch",
+        "--models",
+        "lstm",
+        "--seeds",
+        "7",
+        "--epochs",
+        "1",
+        "--limit",
+        "48",
+        "--batch-size",
+        "16",
+        "--threads",
+        "1",
+        "--power-source",
+        "estimate",
+        "--out",
+        str(out),
+        "--resume",
+        "--no-progress",
+    ]
     result = CliRunner().invoke(run_experiments_cli, args)
     assert result.exit_code == 0, result.output
     assert "runs: 1  done: 0  failed: 0  skipped: 1" in result.output
@@ -173,8 +196,11 @@ def test_parameter_counts_match_the_spec(backend: str) -> None:
     env.pop("KERAS_BACKEND", None)
     result = subprocess.run(
         [sys.executable, "-m", "layerpower.experiments.param_counts", backend],
-        capture_output=True, text=True, env=env, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     counts = json.loads(result.stdout.strip().splitlines()[-1])
     assert counts == expected_parameter_counts()

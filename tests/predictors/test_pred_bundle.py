@@ -27,7 +27,9 @@ def test_round_trip_gives_identical_predictions(family, training, tmp_path):
     result = train_predictors(training, family=family, out=tmp_path / "b", params=FAST_PARAMS[family])
     loaded = load_bundle(tmp_path / "b")
     for target, router in result.bundle.routers.items():
-        np.testing.assert_array_equal(router.predict(training.layers), loaded.routers[target].predict(training.layers))
+        np.testing.assert_array_equal(
+            router.predict(training.layers), loaded.routers[target].predict(training.layers)
+        )
     assert loaded.calibration == result.bundle.calibration
     assert loaded.family == family and loaded.device_id == DEVICE
     manifest = json.loads((tmp_path / "b" / MANIFEST).read_text())

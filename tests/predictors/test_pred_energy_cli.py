@@ -27,7 +27,9 @@ def test_prediction_for_a_model_not_in_the_training_data(synthetic_bundle):
     np.testing.assert_allclose(layers["energy_j"], layers["runtime_s"] * layers["power_w"])
     cal = load_bundle(synthetic_bundle).calibration
     assert total.runtime_s == pytest.approx(cal.apply(layers["runtime_s"].sum(), len(layers)))
-    assert total.energy_j == pytest.approx(layers["energy_j"].sum() * total.runtime_s / layers["runtime_s"].sum())
+    assert total.energy_j == pytest.approx(
+        layers["energy_j"].sum() * total.runtime_s / layers["runtime_s"].sum()
+    )
     assert total.avg_power_w == pytest.approx(total.energy_j / total.runtime_s)
     assert total.runtime_low_s <= total.runtime_s <= total.runtime_high_s
     assert total.energy_low_j <= total.energy_j <= total.energy_high_j
@@ -74,7 +76,9 @@ def _run(command, args):
 
 
 def test_cli_table_says_where_power_comes_from(synthetic_bundle):
-    out = _run(predict_cmd, ["--model", "resnet18", "--batch-size", "2", "--predictors", str(synthetic_bundle)])
+    out = _run(
+        predict_cmd, ["--model", "resnet18", "--batch-size", "2", "--predictors", str(synthetic_bundle)]
+    )
     assert out.exit_code == 0, out.output
     assert "power: estimate (no sensor on the profiling machine)" in out.output
     assert f"predictors: {DEVICE}, family xgboost, calibrated" in out.output
@@ -84,7 +88,10 @@ def test_cli_table_says_where_power_comes_from(synthetic_bundle):
 
 
 def test_cli_per_layer_json_and_csv(synthetic_bundle):
-    out = _run(predict_cmd, ["--model", "lenet", "--predictors", str(synthetic_bundle), "--format", "json", "--per-layer"])
+    out = _run(
+        predict_cmd,
+        ["--model", "lenet", "--predictors", str(synthetic_bundle), "--format", "json", "--per-layer"],
+    )
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["total"]["is_estimate"] is True and len(data["layers"]) == 11
@@ -117,8 +124,10 @@ def test_cli_missing_bundle_is_one_line_exit_2(tmp_path):
 
 
 def test_cli_trains_a_bundle(synthetic_dataset, tmp_path, monkeypatch):
-    monkeypatch.setattr("layerpower.predictors.training.BUNDLE_PARAMS",
-                        {"xgboost": {"n_estimators": 20, "learning_rate": 0.3}})
+    monkeypatch.setattr(
+        "layerpower.predictors.training.BUNDLE_PARAMS",
+        {"xgboost": {"n_estimators": 20, "learning_rate": 0.3}},
+    )
     out = _run(train_cmd, [str(synthetic_dataset), "--out", str(tmp_path / "b"), "--quiet"])
     assert out.exit_code == 0, out.output
     assert "power: estimate (no sensor on the profiling machine)" in out.output

@@ -21,7 +21,9 @@ from layerpower.predictors.router import LayerKindRouter
         PhysicsBoostRegressor(n_estimators=20, learning_rate=0.3),
         PolynomialLassoRegressor(degree=2, alphas=10),
         LayerKindRouter(estimator=PhysicsBoostRegressor(n_estimators=20, learning_rate=0.3)),
-        LayerKindRouter(family="random-forest", estimator=RandomForestRegressor(n_estimators=5, random_state=0)),
+        LayerKindRouter(
+            family="random-forest", estimator=RandomForestRegressor(n_estimators=5, random_state=0)
+        ),
     ]
 )
 def test_sklearn_contract(estimator, check):
@@ -34,7 +36,9 @@ def layers(synthetic_dataset):
 
 
 def test_router_fits_one_regressor_per_kind(layers):
-    router = LayerKindRouter(estimator=PhysicsBoostRegressor(n_estimators=20)).fit(layers, layers["runtime_s"])
+    router = LayerKindRouter(estimator=PhysicsBoostRegressor(n_estimators=20)).fit(
+        layers, layers["runtime_s"]
+    )
     assert router.kinds_ == ["convolutional", "dense", "other", "pooling"]
     assert set(router.feature_specs_["other"].categories) == {"BatchNorm2d", "ReLU", "add", "GELU"}
     predicted = router.predict(layers)
@@ -45,11 +49,17 @@ def test_router_fits_one_regressor_per_kind(layers):
 
 
 def test_router_clones_and_grid_searches_with_grouped_folds(layers):
-    layers = layers[layers["layer_type"] != "GELU"]  # an op only one model has would be left out (NaN) when held out
+    layers = layers[
+        layers["layer_type"] != "GELU"
+    ]  # an op only one model has would be left out (NaN) when held out
     router = LayerKindRouter(estimator=PhysicsBoostRegressor(n_estimators=10))
     assert clone(router).get_params()["estimator__n_estimators"] == 10
-    search = GridSearchCV(router, {"estimator__max_depth": [2, 3]}, cv=LeaveOneGroupOut(),
-                          scoring="neg_mean_absolute_percentage_error")
+    search = GridSearchCV(
+        router,
+        {"estimator__max_depth": [2, 3]},
+        cv=LeaveOneGroupOut(),
+        scoring="neg_mean_absolute_percentage_error",
+    )
     search.fit(layers, layers["runtime_s"], groups=layers["model"])
     assert search.best_params_["estimator__max_depth"] in (2, 3)
     assert len(search.cv_results_["split0_test_score"]) == 2
@@ -87,7 +97,7 @@ def test_feature_specs_per_family(layers):
     assert "flops" not in [poly.columns[i] for i in poly.poly_columns] and "flops" in poly.columns
     matrix = transform(other, xgb_spec)
     assert matrix.shape == (len(other), xgb_spec.n_features)
-    onehot = matrix[:, len(xgb_spec.columns):]
+    onehot = matrix[:, len(xgb_spec.columns) :]
     assert np.all(onehot.sum(axis=1) == 1)
     fresh = pd.DataFrame({"layer_type": ["ReLU", "SiLU"]})
     assert unseen_mask(fresh, xgb_spec).tolist() == [False, True]

@@ -67,13 +67,17 @@ def _error(code: int) -> real_pynvml.NVMLError:
     return real_pynvml.NVMLError(code)
 
 
-def make_fake_pynvml(gpus: list[FakeGpu], *, init_error: int | None = None, has_instant_constant: bool = True):
+def make_fake_pynvml(
+    gpus: list[FakeGpu], *, init_error: int | None = None, has_instant_constant: bool = True
+):
     """A ``pynvml`` stand-in: ``create_autospec`` of the real module (signatures checked), with the real
     constants, exception classes and ctypes structures, driven by ``gpus``."""
     fake = create_autospec(real_pynvml)
     for name in dir(real_pynvml):
         value = getattr(real_pynvml, name)
-        if isinstance(value, int | float | str) or (isinstance(value, type) and issubclass(value, BaseException)):
+        if isinstance(value, int | float | str) or (
+            isinstance(value, type) and issubclass(value, BaseException)
+        ):
             setattr(fake, name, value)
     fake.c_nvmlFieldValue_t = real_pynvml.c_nvmlFieldValue_t
     if not has_instant_constant:
@@ -159,8 +163,14 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def make_rapl_tree(root: Path, *, package_uj: int = 1_000_000, dram_uj: int = 500_000,
-                   max_range_uj: int = 262_143_328_850, prefix: str = "intel-rapl") -> Path:
+def make_rapl_tree(
+    root: Path,
+    *,
+    package_uj: int = 1_000_000,
+    dram_uj: int = 500_000,
+    max_range_uj: int = 262_143_328_850,
+    prefix: str = "intel-rapl",
+) -> Path:
     """A powercap tree like an Intel server's: package-0 with core and dram sub-zones, plus psys and mmio."""
     base = root / "sys" / "class" / "powercap"
     pkg = base / f"{prefix}:0"
@@ -180,7 +190,9 @@ def make_rapl_tree(root: Path, *, package_uj: int = 1_000_000, dram_uj: int = 50
     return base
 
 
-def make_jetson_hwmon_tree(root: Path, rails: dict[str, tuple[int, int]], *, update_interval_ms: int | None = 10) -> Path:
+def make_jetson_hwmon_tree(
+    root: Path, rails: dict[str, tuple[int, int]], *, update_interval_ms: int | None = 10
+) -> Path:
     """An INA3221 hwmon tree (JetPack 5+): rails as label -> (mV, mA), plus a channel without current."""
     hwmon = root / "sys" / "bus" / "i2c" / "drivers" / "ina3221" / "1-0040" / "hwmon" / "hwmon3"
     for k, (label, (mv, ma)) in enumerate(rails.items(), start=1):

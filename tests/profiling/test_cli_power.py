@@ -45,7 +45,10 @@ def test_sources_lists_what_is_missing_and_why(tmp_path: Path, monkeypatch: pyte
 
 
 def test_sources_shows_devices_and_periods(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    install_pynvml(monkeypatch, [FakeGpu(name="NVIDIA H100 80GB HBM3", energy_fn=lambda t: 100.0 * t, counter_period_s=0.02)])
+    install_pynvml(
+        monkeypatch,
+        [FakeGpu(name="NVIDIA H100 80GB HBM3", energy_fn=lambda t: 100.0 * t, counter_period_s=0.02)],
+    )
     make_rapl_tree(tmp_path)
     result = run("sources", "--sysfs-root", str(tmp_path), "--json")
     assert result.exit_code == 0, result.output
@@ -70,10 +73,22 @@ def test_measure_reports_estimate_honestly(tmp_path: Path, monkeypatch: pytest.M
 def test_measure_json_and_trace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     hide_pynvml(monkeypatch)
     trace = tmp_path / "out" / "trace.csv"
-    result = run("measure", "--sysfs-root", str(tmp_path), "--json", "--trace", str(trace), "--interval", "0.02",
-                 "--", PY, "-c", "import time; time.sleep(0.2)")
+    result = run(
+        "measure",
+        "--sysfs-root",
+        str(tmp_path),
+        "--json",
+        "--trace",
+        str(trace),
+        "--interval",
+        "0.02",
+        "--",
+        PY,
+        "-c",
+        "import time; time.sleep(0.2)",
+    )
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output[result.output.index("{"):])
+    data = json.loads(result.output[result.output.index("{") :])
     assert data["source"] == "estimate" and data["is_estimate"] is True and data["returncode"] == 0
     assert data["duration_s"] >= 0.2 and "no power sensor" in data["note"]
     frame = pd.read_csv(trace)

@@ -16,8 +16,23 @@ from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSIO
 from layerpower.profiling.device import device_id
 
 #: quick settings: short windows, one trial, one traced forward, whole model in this process
-QUICK = ["--power-source", "estimate", "--window", "0.005", "--trials", "1", "--forwards", "1",
-         "--processes", "0", "--repeats", "2", "--idle", "0.02", "--no-progress"]  # fmt: skip
+QUICK = [
+    "--power-source",
+    "estimate",
+    "--window",
+    "0.005",
+    "--trials",
+    "1",
+    "--forwards",
+    "1",
+    "--processes",
+    "0",
+    "--repeats",
+    "2",
+    "--idle",
+    "0.02",
+    "--no-progress",
+]
 
 TINY_NETS = textwrap.dedent(
     """

@@ -45,7 +45,9 @@ def test_cpu_without_model_name_uses_the_architecture(tmp_path: Path):
 
 
 def test_gpu_id_from_nvml(monkeypatch: pytest.MonkeyPatch):
-    install_pynvml(monkeypatch, [FakeGpu(name="NVIDIA H100 80GB HBM3"), FakeGpu(name="NVIDIA A100-SXM4-40GB")])
+    install_pynvml(
+        monkeypatch, [FakeGpu(name="NVIDIA H100 80GB HBM3"), FakeGpu(name="NVIDIA A100-SXM4-40GB")]
+    )
     assert device_id("cuda") == "nvidia-h100-80gb-hbm3"
     assert device_id("cuda:1") == "nvidia-a100-sxm4-40gb"
     assert device_name("cuda:1") == "NVIDIA A100-SXM4-40GB"

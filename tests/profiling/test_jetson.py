@@ -25,8 +25,11 @@ def test_hwmon_rails_volts_times_amps(tmp_path: Path):
     with JetsonSource(tmp_path) as source:
         assert source.devices() == ["VDD_IN", "VDD_CPU_GPU_CV", "VDD_SOC"]  # the shunt-sum channel skipped
         power = source.power_w()
-        assert power == {"VDD_IN": pytest.approx(10.0), "VDD_CPU_GPU_CV": pytest.approx(3.0),
-                         "VDD_SOC": pytest.approx(2.0)}
+        assert power == {
+            "VDD_IN": pytest.approx(10.0),
+            "VDD_CPU_GPU_CV": pytest.approx(3.0),
+            "VDD_SOC": pytest.approx(2.0),
+        }
         assert source.total(power) == pytest.approx(10.0)  # the input rail, not the sum of its branches
         assert source.update_period_s == pytest.approx(0.010)
 

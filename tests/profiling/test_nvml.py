@@ -103,7 +103,9 @@ def test_bad_gpu_index_is_a_clear_error(monkeypatch: pytest.MonkeyPatch):
 def test_nvml_errors_are_translated_at_the_boundary(monkeypatch: pytest.MonkeyPatch):
     fake = install_pynvml(monkeypatch, [FakeGpu()])
     with NvmlSource(update_period_s=0.1) as source:
-        fake.nvmlDeviceGetTotalEnergyConsumption.side_effect = real_pynvml.NVMLError(real_pynvml.NVML_ERROR_GPU_IS_LOST)
+        fake.nvmlDeviceGetTotalEnergyConsumption.side_effect = real_pynvml.NVMLError(
+            real_pynvml.NVML_ERROR_GPU_IS_LOST
+        )
         with pytest.raises(NvmlError, match="GPU is lost") as info:
             source.energy_j()
     assert not isinstance(info.value, real_pynvml.NVMLError)

@@ -113,7 +113,7 @@ def _rows(kind: str, batch: int, dtype: str, n: int) -> list[dict]:
                 batch if c == "batch_size" else dtype if c == "dtype" else f"l{i}" if c == "layer_name" else 1
             )
             for c in LAYER_COLUMNS[kind]
-        }  # fmt: skip
+        }
         for i in range(n)
     ]
 

@@ -43,11 +43,21 @@ def test_integration_skips_gaps_and_short_series():
 
 
 def test_frame_integration_per_device():
-    frame = pd.DataFrame({"timestamp": [0.0, 1.0, 2.0], "gpu_0_power": [100.0, 100.0, 100.0],
-                          "gpu_1_power": [0.0, 10.0, 20.0], "cpu_power": [5.0, 5.0, 5.0],
-                          "gpu_0_utilization": [1, 2, 3], "gpu_power_source": ["nvml"] * 3})
-    assert integrate_frame(frame) == {"gpu0": pytest.approx(200.0), "gpu1": pytest.approx(20.0),
-                                      "cpu": pytest.approx(10.0)}
+    frame = pd.DataFrame(
+        {
+            "timestamp": [0.0, 1.0, 2.0],
+            "gpu_0_power": [100.0, 100.0, 100.0],
+            "gpu_1_power": [0.0, 10.0, 20.0],
+            "cpu_power": [5.0, 5.0, 5.0],
+            "gpu_0_utilization": [1, 2, 3],
+            "gpu_power_source": ["nvml"] * 3,
+        }
+    )
+    assert integrate_frame(frame) == {
+        "gpu0": pytest.approx(200.0),
+        "gpu1": pytest.approx(20.0),
+        "cpu": pytest.approx(10.0),
+    }
 
 
 @pytest.fixture
@@ -85,8 +95,10 @@ def test_estimate_sampler_frame_and_energy(tmp_path: Path, steady_load, monkeypa
 def _sine_gpu() -> FakeGpu:
     """200 W +- 80 W with a 0.5 s period; the energy counter is its exact integral."""
     w = 2 * math.pi / 0.5
-    return FakeGpu(power_fn=lambda t: 200.0 + 80.0 * math.sin(w * t),
-                   energy_fn=lambda t: 200.0 * t - 80.0 / w * math.cos(w * t))
+    return FakeGpu(
+        power_fn=lambda t: 200.0 + 80.0 * math.sin(w * t),
+        energy_fn=lambda t: 200.0 * t - 80.0 / w * math.cos(w * t),
+    )
 
 
 def test_sampled_energy_agrees_with_the_counter(monkeypatch: pytest.MonkeyPatch):
@@ -168,10 +180,14 @@ def test_counter_tick_cpu_times(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
 def test_memory_used_from_meminfo(tmp_path: Path):
     meminfo = tmp_path / "proc" / "meminfo"
     meminfo.parent.mkdir(parents=True)
-    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n")
+    meminfo.write_text(
+        "MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:   20000000 kB\n"
+    )
     reader = MemoryUsed(tmp_path)
     assert reader() == 4_000_000 * 1024
-    meminfo.write_text("MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:   18000000 kB\n")
+    meminfo.write_text(
+        "MemTotal:       24000000 kB\nMemFree:         1000000 kB\nMemAvailable:   18000000 kB\n"
+    )
     assert reader() == 6_000_000 * 1024  # re-read on every call
     reader.close()
 

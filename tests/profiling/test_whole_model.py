@@ -32,9 +32,13 @@ def test_fresh_process_measures_lenet_with_the_estimate() -> None:
 
 def test_several_configs_share_processes_and_the_first_process_chooses_repeats() -> None:
     results = measure_whole_model_configs(
-        "lenet", [(1, "fp32"), (2, "bf16")], processes=2, power_source="estimate", budget_s=0.0,
+        "lenet",
+        [(1, "fp32"), (2, "bf16")],
+        processes=2,
+        power_source="estimate",
+        budget_s=0.0,
         repeats_range=(4, 6),
-    )  # fmt: skip
+    )
     assert set(results) == {(1, "float32"), (2, "bfloat16")}
     for result in results.values():
         assert result.processes == 2 and len(result.per_process) == 2

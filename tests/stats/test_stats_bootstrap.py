@@ -19,8 +19,9 @@ VALUES = np.array([3.1, 2.9, 3.4, 3.0, 5.2, 3.3, 2.8, 3.1])
 
 def test_bootstrap_ci_equals_scipy_percentile_interval() -> None:
     ours = bootstrap_ci(VALUES, "mean", n_resamples=2000, seed=7)
-    ref = stats.bootstrap((VALUES,), np.mean, n_resamples=2000, method="percentile",
-                          rng=np.random.default_rng(7)).confidence_interval
+    ref = stats.bootstrap(
+        (VALUES,), np.mean, n_resamples=2000, method="percentile", rng=np.random.default_rng(7)
+    ).confidence_interval
     assert ours.estimate == pytest.approx(VALUES.mean())
     assert (ours.low, ours.high) == pytest.approx((ref.low, ref.high))
     assert ours.low < ours.estimate < ours.high
@@ -80,7 +81,10 @@ def test_stratified_bootstrap_resamples_within_groups() -> None:
     ref = stats.bootstrap(
         (np.array(values[:3]), np.array(values[3:6])),
         lambda x, y, axis=-1: (x.sum(axis=-1) + y.sum(axis=-1) + 5.0) / 7,
-        n_resamples=2000, method="percentile", paired=False, rng=np.random.default_rng(3),
+        n_resamples=2000,
+        method="percentile",
+        paired=False,
+        rng=np.random.default_rng(3),
     ).confidence_interval
     assert (interval.low, interval.high) == pytest.approx((ref.low, ref.high))
 

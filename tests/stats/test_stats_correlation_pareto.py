@@ -39,8 +39,14 @@ def test_correlate_matches_scipy() -> None:
 
 @pytest.mark.parametrize(
     ("r", "words"),
-    [(0.05, "negligible"), (-0.2, "weak negative"), (0.35, "moderate positive"), (-0.6, "strong negative"),
-     (0.95, "very strong positive"), (float("nan"), "undefined (constant or too little data)")],
+    [
+        (0.05, "negligible"),
+        (-0.2, "weak negative"),
+        (0.35, "moderate positive"),
+        (-0.6, "strong negative"),
+        (0.95, "very strong positive"),
+        (float("nan"), "undefined (constant or too little data)"),
+    ],
 )
 def test_strength_in_words(r: float, words: str) -> None:
     assert correlation_strength(r) == words
@@ -58,8 +64,14 @@ def test_correlate_drops_nan_pairs_and_handles_constant_input() -> None:
 
 
 def test_correlation_table_sorted_by_strength() -> None:
-    frame = pd.DataFrame({"energy": [1.0, 2.0, 3.0, 4.0, 5.0], "time": [1.1, 2.0, 2.9, 4.2, 5.0],
-                          "noise": [3.0, 1.0, 4.0, 1.0, 5.0], "label": list("abcde")})
+    frame = pd.DataFrame(
+        {
+            "energy": [1.0, 2.0, 3.0, 4.0, 5.0],
+            "time": [1.1, 2.0, 2.9, 4.2, 5.0],
+            "noise": [3.0, 1.0, 4.0, 1.0, 5.0],
+            "label": list("abcde"),
+        }
+    )
     table = correlation_table(frame, "energy")
     assert list(table["column"]) == ["time", "noise"]
     assert table.loc[0, "strength"] == "very strong positive"

@@ -20,8 +20,16 @@ from layerpower.stats.repeated import METRICS
 def benchmark(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[dict], Path]:
     out = tmp_path_factory.mktemp("repeated")
     summaries = run_repeated_benchmarks(
-        layers=(16,), activations=("relu",), precisions=("float32", "bfloat16", "int8"), batch_size=32,
-        n_samples=200, epochs=1, repeats=2, seed=7, output_dir=out, power_source="estimate",
+        layers=(16,),
+        activations=("relu",),
+        precisions=("float32", "bfloat16", "int8"),
+        batch_size=32,
+        n_samples=200,
+        epochs=1,
+        repeats=2,
+        seed=7,
+        output_dir=out,
+        power_source="estimate",
     )
     return summaries, out
 
@@ -50,19 +58,38 @@ def test_files_and_columns(benchmark) -> None:
     raw = pd.read_csv(out / "raw_runs.csv")
     assert len(raw) == 6
     assert set(raw["seed"]) == {7, 8}
-    assert {"precision_mode", "repeat", "seed", "status", "train_time", "latency", "memory", "accuracy", "energy",
-            "energy_source", "energy_is_estimate", "memory_method", "precision_note"} <= set(raw.columns)
+    assert {
+        "precision_mode",
+        "repeat",
+        "seed",
+        "status",
+        "train_time",
+        "latency",
+        "memory",
+        "accuracy",
+        "energy",
+        "energy_source",
+        "energy_is_estimate",
+        "memory_method",
+        "precision_note",
+    } <= set(raw.columns)
     # the summary's mean is the mean of the raw runs
     f32 = raw[raw["precision_mode"] == "float32"]
     assert summaries[0]["energy_mean"] == pytest.approx(f32["energy"].mean())
     assert summaries[0]["energy_std"] == pytest.approx(f32["energy"].std())
     csv = pd.read_csv(out / "summary_stats.csv")
     assert list(csv["precision_mode"]) == ["float32", "bfloat16", "int8"]
-    assert {"train_time_ci95", "latency_ci95", "memory_ci95", "accuracy_ci95", "energy_ci95"} <= set(csv.columns)
+    assert {"train_time_ci95", "latency_ci95", "memory_ci95", "accuracy_ci95", "energy_ci95"} <= set(
+        csv.columns
+    )
     data = json.loads((out / "summary_stats.json").read_text())
     assert data[0]["precision_mode"] == "float32" and data[0]["repeats"] == 2
-    for name in ("accuracy_vs_latency.png", "accuracy_vs_energy.png", "accuracy_vs_memory.png",
-                 "pareto_frontier.png"):
+    for name in (
+        "accuracy_vs_latency.png",
+        "accuracy_vs_energy.png",
+        "accuracy_vs_memory.png",
+        "pareto_frontier.png",
+    ):
         with Image.open(out / name) as image:
             assert round(image.info["dpi"][0]) == 140 and image.width > 300
 
@@ -75,8 +102,16 @@ def test_a_failing_precision_is_recorded_not_fatal(monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(torch.ao.quantization, "quantize_dynamic", broken)
     summaries = run_repeated_benchmarks(
-        layers=(8,), activations=("tanh",), precisions=("float32", "int8"), n_samples=100, epochs=1, repeats=2,
-        seed=1, output_dir=tmp_path, power_source="estimate", warmup=False,
+        layers=(8,),
+        activations=("tanh",),
+        precisions=("float32", "int8"),
+        n_samples=100,
+        epochs=1,
+        repeats=2,
+        seed=1,
+        output_dir=tmp_path,
+        power_source="estimate",
+        warmup=False,
     )
     ok, failed = summaries
     assert ok["status"] == "ok" and ok["repeats"] == 2
@@ -104,18 +139,40 @@ def test_benchmark_repeated_command_rejects_bad_layers(tmp_path: Path) -> None:
 
     result = CliRunner().invoke(main, ["benchmark-repeated", "--layers", "64,x", "--out", str(tmp_path)])
     assert result.exit_code == 2 and "comma-separated integers" in result.output
-    result = CliRunner().invoke(main, ["benchmark-repeated", "--precisions", "float8", "--out", str(tmp_path)])
+    result = CliRunner().invoke(
+        main, ["benchmark-repeated", "--precisions", "float8", "--out", str(tmp_path)]
+    )
     assert result.exit_code == 2 and "unknown precision" in result.output
 
 
 def test_benchmark_repeated_command(tmp_path: Path) -> None:
     from layerpower.cli import main
 
-    result = CliRunner().invoke(main, [
-        "benchmark-repeated", "--repeats", "2", "--seed", "3", "--layers", "8", "--activations", "relu",
-        "--precisions", "float32", "--epochs", "1", "--samples", "100", "--power-source", "estimate",
-        "--out", str(tmp_path), "--quiet",
-    ])
+    result = CliRunner().invoke(
+        main,
+        [
+            "benchmark-repeated",
+            "--repeats",
+            "2",
+            "--seed",
+            "3",
+            "--layers",
+            "8",
+            "--activations",
+            "relu",
+            "--precisions",
+            "float32",
+            "--epochs",
+            "1",
+            "--samples",
+            "100",
+            "--power-source",
+            "estimate",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "energy J/epoch (estimate)" in result.output
     assert "float32" in result.output and "Student's t" in result.output

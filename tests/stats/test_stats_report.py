@@ -30,15 +30,26 @@ def results_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("results")
     for seed in (1, 2):
         for precision, batch_size in (("fp32", 32), ("bf16", 32), ("fp32", 64)):
-            config = RunConfig(backend="torch", model="mlp", complexity="simple", precision=precision, seed=seed,
-                               epochs=1, batch_size=batch_size, limit=200, sample_interval_s=0.05,
-                               power_source="estimate")
+            config = RunConfig(
+                backend="torch",
+                model="mlp",
+                complexity="simple",
+                precision=precision,
+                seed=seed,
+                epochs=1,
+                batch_size=batch_size,
+                limit=200,
+                sample_interval_s=0.05,
+                power_source="estimate",
+            )
             run_dir = config.run_dir(root)
             while run_dir.exists():  # two runs of one config within the same second
                 run_dir = config.run_dir(root, pd.Timestamp.now().to_pydatetime() + pd.Timedelta(seconds=1))
             assert run_one.run(config, run_dir), (run_dir / "error.txt").read_text()
     failed = RunConfig(backend="torch", model="lstm", complexity="simple", precision="fp16", seed=1)
-    write_failure(failed.run_dir(root), failed.to_dict(), "Traceback ...\nRuntimeError: fp16 LSTM unsupported\n")
+    write_failure(
+        failed.run_dir(root), failed.to_dict(), "Traceback ...\nRuntimeError: fp16 LSTM unsupported\n"
+    )
     return root
 
 
@@ -63,8 +74,17 @@ def test_results_of_real_runs(results_root: Path) -> None:
 
 def test_report_tables(report) -> None:
     tables = report.out_dir / "tables"
-    for name in ("summary.csv", "summary.md", "summary.tex", "seed_variability.csv", "seed_variability.md",
-                 "consistency.csv", "pareto.csv", "failed_runs.csv", "correlations.csv"):
+    for name in (
+        "summary.csv",
+        "summary.md",
+        "summary.tex",
+        "seed_variability.csv",
+        "seed_variability.md",
+        "consistency.csv",
+        "pareto.csv",
+        "failed_runs.csv",
+        "correlations.csv",
+    ):
         assert (tables / name).is_file(), name
     summary = pd.read_csv(tables / "summary.csv")
     assert len(summary) == 3  # fp32/32, bf16/32, fp32/64
@@ -87,8 +107,14 @@ def test_report_tables(report) -> None:
 
 def test_report_figures(report) -> None:
     names = {p.name for p in report.figures}
-    assert {"numeric_batch_size.png", "category_precision.png", "category_batch_size.png"} - names == {"category_batch_size.png"}
-    assert {"bars_training_energy_j.png", "bars_training_time.png", "pareto_training_energy_j_test_accuracy.png"} <= names
+    assert {"numeric_batch_size.png", "category_precision.png", "category_batch_size.png"} - names == {
+        "category_batch_size.png"
+    }
+    assert {
+        "bars_training_energy_j.png",
+        "bars_training_time.png",
+        "pareto_training_energy_j_test_accuracy.png",
+    } <= names
     assert len([n for n in names if n.startswith("timeline_")]) == 2
     for path in report.figures:
         with Image.open(path) as image:
@@ -123,10 +149,23 @@ window.addEventListener('load', function () {
 </script>"""
         page.write_text(html.replace("</body>", probe + "</body>"))
         done = subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
-             "--virtual-time-budget=10000", "--dump-dom", page.as_uri()],
-            capture_output=True, text=True, timeout=120,
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                "--virtual-time-budget=10000",
+                "--dump-dom",
+                page.as_uri(),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         match = re.search(r'<pre id="lp-check">(.*?)</pre>', done.stdout)
         assert match, f"no check result in the page (chromium said: {done.stderr[-2000:]})"
@@ -160,8 +199,17 @@ def test_analyze_command(results_root: Path, tmp_path: Path) -> None:
     from layerpower.cli import main
 
     out = tmp_path / "report"
-    result = CliRunner().invoke(main, ["analyze", str(_one_seed_with_a_nan(results_root, tmp_path)), "--out",
-                                       str(out), "--no-figures", "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "analyze",
+            str(_one_seed_with_a_nan(results_root, tmp_path)),
+            "--out",
+            str(out),
+            "--no-figures",
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "3 run(s) read, 1 failed, 0 skipped" in result.output
     assert (out / "index.html").is_file() and "index.html" in result.output

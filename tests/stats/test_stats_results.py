@@ -11,46 +11,81 @@ import pytest
 from layerpower.errors import LayerpowerError
 from layerpower.stats import parse_run_name, read_results
 
-GLOBAL = ("training_time,testing_time,training_energy_j,testing_energy_j,energy_source,energy_is_estimate,"
-          "peak_memory_bytes,parameter_count,device\n")
+GLOBAL = (
+    "training_time,testing_time,training_energy_j,testing_energy_j,energy_source,energy_is_estimate,"
+    "peak_memory_bytes,parameter_count,device\n"
+)
 
 
-def write_run(root: Path, name: str, *, seed: int, energy: float = 10.0, accuracy: float = 0.9,
-              config: dict | None = None) -> Path:
+def write_run(
+    root: Path,
+    name: str,
+    *,
+    seed: int,
+    energy: float = 10.0,
+    accuracy: float = 0.9,
+    config: dict | None = None,
+) -> Path:
     run = root / str(seed) / name
     run.mkdir(parents=True)
     (run / "global_metrics.csv").write_text(GLOBAL + f"2.0,0.5,{energy},1.0,estimate,True,1000000,4810,cpu\n")
-    (run / "train.csv").write_text("epoch,loss,accuracy,val_loss,val_accuracy,epoch_time\n"
-                                   "1,2.0,0.5,2.1,0.4,1.1\n2,1.0,0.8,1.2,0.7,0.9\n")
+    (run / "train.csv").write_text(
+        "epoch,loss,accuracy,val_loss,val_accuracy,epoch_time\n1,2.0,0.5,2.1,0.4,1.1\n2,1.0,0.8,1.2,0.7,0.9\n"
+    )
     (run / "test.csv").write_text(f"loss,accuracy\n1.1,{accuracy}\n")
     (run / "train_samples.csv").write_text(
         "timestamp,cpu_power,cpu_utilization,memory_used,source,is_estimate,gpu_power_source,cpu_power_source\n"
-        "100.0,5.0,50.0,1000,estimate,True,,estimate\n100.1,7.0,70.0,3000,estimate,True,,estimate\n")
+        "100.0,5.0,50.0,1000,estimate,True,,estimate\n100.1,7.0,70.0,3000,estimate,True,,estimate\n"
+    )
     if config is not None:
         (run / "config.json").write_text(json.dumps(config))
     return run
 
 
 def crafted_tree(root: Path) -> Path:
-    write_run(root, "20250101T120000_torch_mlp_simple_fp32_1", seed=1, energy=10.0,
-              config={"backend": "torch", "model": "mlp", "complexity": "simple", "precision": "fp32", "seed": 1,
-                      "epochs": 2, "batch_size": 32, "run_name": "x", "versions": {"torch": "2"}})
+    write_run(
+        root,
+        "20250101T120000_torch_mlp_simple_fp32_1",
+        seed=1,
+        energy=10.0,
+        config={
+            "backend": "torch",
+            "model": "mlp",
+            "complexity": "simple",
+            "precision": "fp32",
+            "seed": 1,
+            "epochs": 2,
+            "batch_size": 32,
+            "run_name": "x",
+            "versions": {"torch": "2"},
+        },
+    )
     write_run(root, "20250101T120100_tf-keras_mlp_simple_mixed-bf16_1", seed=1, energy=20.0)
     # the older spelling with an underscore in the precision
     write_run(root, "20250101T120200_jax_cnn_complex_mixed_fp16_2", seed=2, energy=30.0)
     # config.json wins over the folder name
-    write_run(root, "20250101T120300_torch_mlp_simple_fp32_2", seed=2, energy=40.0,
-              config={"backend": "torch", "model": "mlp", "complexity": "simple", "precision": "bf16", "seed": 2})
+    write_run(
+        root,
+        "20250101T120300_torch_mlp_simple_fp32_2",
+        seed=2,
+        energy=40.0,
+        config={"backend": "torch", "model": "mlp", "complexity": "simple", "precision": "bf16", "seed": 2},
+    )
     # a failed run: config.json + error.txt
     failed = root / "2" / "20250101T120400_jax_lstm_simple_fp16_2"
     failed.mkdir(parents=True)
-    (failed / "config.json").write_text(json.dumps({"backend": "jax", "model": "lstm", "complexity": "simple",
-                                                    "precision": "fp16", "seed": 2}))
-    (failed / "error.txt").write_text("Traceback (most recent call last):\n  File x\nRuntimeError: no fp16 LSTM\n\n")
+    (failed / "config.json").write_text(
+        json.dumps(
+            {"backend": "jax", "model": "lstm", "complexity": "simple", "precision": "fp16", "seed": 2}
+        )
+    )
+    (failed / "error.txt").write_text(
+        "Traceback (most recent call last):\n  File x\nRuntimeError: no fp16 LSTM\n\n"
+    )
     # an unreadable file
     broken = write_run(root, "20250101T120500_torch_cnn_simple_fp32_1", seed=1)
     (broken / "test.csv").write_bytes(b'loss,accuracy\n"1.0,0.5\n2,3,4,5\n')
-    (broken / "global_metrics.csv").write_bytes(b"\x00\x01garbage\n\"unterminated\n1,2,3\n4,5,6,7,8\n")
+    (broken / "global_metrics.csv").write_bytes(b'\x00\x01garbage\n"unterminated\n1,2,3\n4,5,6,7,8\n')
     # an unknown folder name with run files and no config.json
     write_run(root, "my-run", seed=1)
     # a hidden partial folder of a run in progress is not a run
@@ -69,10 +104,17 @@ def test_parse_run_name() -> None:
 
 def test_run_names_written_by_the_experiment_config_parse() -> None:
     config = pytest.importorskip("layerpower.experiments.config")
-    run = config.RunConfig(backend="tf-keras", model="cnn", complexity="complex", precision="mixed_fp16", seed=3)
+    run = config.RunConfig(
+        backend="tf-keras", model="cnn", complexity="complex", precision="mixed_fp16", seed=3
+    )
     fields = parse_run_name(run.run_name())
     assert {k: fields[k] for k in ("backend", "model", "complexity", "precision", "seed")} == {
-        "backend": "tf-keras", "model": "cnn", "complexity": "complex", "precision": "mixed-fp16", "seed": 3}
+        "backend": "tf-keras",
+        "model": "cnn",
+        "complexity": "complex",
+        "precision": "mixed-fp16",
+        "seed": 3,
+    }
 
 
 def test_read_results_on_a_crafted_tree(tmp_path: Path) -> None:
@@ -121,9 +163,19 @@ def test_read_results_on_a_crafted_tree(tmp_path: Path) -> None:
 
 
 def test_unknown_folder_name_with_a_complete_config_is_read(tmp_path: Path) -> None:
-    write_run(tmp_path, "renamed-by-hand", seed=5,
-              config={"backend": "torch", "model": "mlp", "complexity": "simple", "precision": "fp32", "seed": 5,
-                      "started_at": "2025-02-03T04:05:06"})
+    write_run(
+        tmp_path,
+        "renamed-by-hand",
+        seed=5,
+        config={
+            "backend": "torch",
+            "model": "mlp",
+            "complexity": "simple",
+            "precision": "fp32",
+            "seed": 5,
+            "started_at": "2025-02-03T04:05:06",
+        },
+    )
     results = read_results(tmp_path)
     assert len(results.runs) == 1
     assert results.runs.iloc[0]["timestamp"] == pd.Timestamp("2025-02-03 04:05:06")

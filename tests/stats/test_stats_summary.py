@@ -90,8 +90,20 @@ def _frame() -> pd.DataFrame:
 
 def test_summarize_frame_long_layout_per_group() -> None:
     long = summarize_frame(_frame(), ["energy", "time"], by="backend")
-    assert set(long.columns) >= {"backend", "metric", "n", "mean", "std", "sem", "ci95_low", "ci95_high",
-                                 "ci95_half", "cv", "consistent", "ci_method"}
+    assert set(long.columns) >= {
+        "backend",
+        "metric",
+        "n",
+        "mean",
+        "std",
+        "sem",
+        "ci95_low",
+        "ci95_high",
+        "ci95_half",
+        "cv",
+        "consistent",
+        "ci_method",
+    }
     assert (long["ci_method"] == "Student's t (n-1 df) × SEM").all()
     torch_energy = long[(long["backend"] == "torch") & (long["metric"] == "energy")].iloc[0]
     expected = summarize([10.0, 12.0, 14.0])

@@ -31,14 +31,29 @@ def stand_in_prediction(energy: tuple[float, float, float], runtime: tuple[float
         if model == "unknown-net":
             raise BundleError("no predictors for unknown-net")
         total = energy_module.EnergyTotal(
-            energy_j=energy[0], energy_low_j=energy[1], energy_high_j=energy[2],
-            runtime_s=runtime[0], runtime_low_s=runtime[1], runtime_high_s=runtime[2],
-            avg_power_w=energy[0] / runtime[0], power_source="estimate", is_estimate=True, device_id="test-cpu",
-            family="xgboost", calibrated=True,
+            energy_j=energy[0],
+            energy_low_j=energy[1],
+            energy_high_j=energy[2],
+            runtime_s=runtime[0],
+            runtime_low_s=runtime[1],
+            runtime_high_s=runtime[2],
+            avg_power_w=energy[0] / runtime[0],
+            power_source="estimate",
+            is_estimate=True,
+            device_id="test-cpu",
+            family="xgboost",
+            calibrated=True,
         )
-        return energy_module.EnergyPrediction(model=model, batch_size=batch_size, dtype=dtype, total=total,
-                                              layers=pd.DataFrame(), predictors="stand-in", bundled=False,
-                                              coverage=0.9)
+        return energy_module.EnergyPrediction(
+            model=model,
+            batch_size=batch_size,
+            dtype=dtype,
+            total=total,
+            layers=pd.DataFrame(),
+            predictors="stand-in",
+            bundled=False,
+            coverage=0.9,
+        )
 
     return predict
 
@@ -46,19 +61,46 @@ def stand_in_prediction(energy: tuple[float, float, float], runtime: tuple[float
 def recorded_measurements(energies: list[float], runtimes: list[float], calls: list[dict]):
     """A ``measure_whole_model`` stand-in: one recorded process result per repeat."""
 
-    def measure(model, batch_size=1, dtype="float32", device="cpu", processes=3, repeats=None, power_source=None):
+    def measure(
+        model, batch_size=1, dtype="float32", device="cpu", processes=3, repeats=None, power_source=None
+    ):
         calls.append({"model": model, "processes": processes, "repeats": repeats})
         per = [
-            whole_model.ProcessResult(batch_size=batch_size, dtype="float32", runtime_s=r, runtime_mean_s=r,
-                                      times_s=[r], repeats=10, energy_j=e, power_w=e / r, power_source="estimate",
-                                      is_estimate=True, torch_threads=2, pid=1000 + i)
+            whole_model.ProcessResult(
+                batch_size=batch_size,
+                dtype="float32",
+                runtime_s=r,
+                runtime_mean_s=r,
+                times_s=[r],
+                repeats=10,
+                energy_j=e,
+                power_w=e / r,
+                power_source="estimate",
+                is_estimate=True,
+                torch_threads=2,
+                pid=1000 + i,
+            )
             for i, (e, r) in enumerate(zip(energies, runtimes, strict=True))
         ][: max(processes, 1)]
         return whole_model.WholeModelResult(
-            model=model, batch_size=batch_size, dtype="float32", device=device, runtime_s=runtimes[0],
-            runtime_min_s=min(runtimes), runtime_max_s=max(runtimes), runtime_cv=0.0, processes=processes,
-            repeats=10, statistic="recorded", energy_j=energies[0], power_w=1.0, dynamic_power_w=math.nan,
-            idle_power_w=math.nan, power_source="estimate", is_estimate=True, per_process=per,
+            model=model,
+            batch_size=batch_size,
+            dtype="float32",
+            device=device,
+            runtime_s=runtimes[0],
+            runtime_min_s=min(runtimes),
+            runtime_max_s=max(runtimes),
+            runtime_cv=0.0,
+            processes=processes,
+            repeats=10,
+            statistic="recorded",
+            energy_j=energies[0],
+            power_w=1.0,
+            dynamic_power_w=math.nan,
+            idle_power_w=math.nan,
+            power_source="estimate",
+            is_estimate=True,
+            per_process=per,
         )
 
     return measure
@@ -67,16 +109,22 @@ def recorded_measurements(energies: list[float], runtimes: list[float], calls: l
 @pytest.fixture
 def recorded(monkeypatch: pytest.MonkeyPatch) -> list[dict]:
     calls: list[dict] = []
-    monkeypatch.setattr(whole_model, "measure_whole_model",
-                        recorded_measurements([1.0, 1.2, 0.8], [0.010, 0.011, 0.009], calls))
-    monkeypatch.setattr(energy_module, "predict_energy",
-                        stand_in_prediction((1.1, 0.9, 1.3), (0.020, 0.015, 0.025)))
+    monkeypatch.setattr(
+        whole_model,
+        "measure_whole_model",
+        recorded_measurements([1.0, 1.2, 0.8], [0.010, 0.011, 0.009], calls),
+    )
+    monkeypatch.setattr(
+        energy_module, "predict_energy", stand_in_prediction((1.1, 0.9, 1.3), (0.020, 0.015, 0.025))
+    )
     return calls
 
 
 def test_validation_numbers_by_hand(recorded: list[dict]) -> None:
     table = validate(["resnet18"], repeats=3)
-    assert recorded == [{"model": "resnet18", "processes": 3, "repeats": None}]  # one fresh process per repeat
+    assert recorded == [
+        {"model": "resnet18", "processes": 3, "repeats": None}
+    ]  # one fresh process per repeat
     row = table.iloc[0]
     assert row["status"] == "ok" and row["repeats"] == 3
     assert row["measured_energy_j"] == pytest.approx(1.0)
@@ -115,15 +163,28 @@ def test_a_failing_model_does_not_stop_the_others(recorded: list[dict], tmp_path
 def test_validate_energy_command(recorded: list[dict], tmp_path: Path) -> None:
     from layerpower.cli import main
 
-    result = CliRunner().invoke(main, ["validate-energy", "--models", "lenet,resnet18", "--repeats", "3",
-                                       "--out", str(tmp_path), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "validate-energy",
+            "--models",
+            "lenet,resnet18",
+            "--repeats",
+            "3",
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "energy J: measured (estimate)" in result.output and "predicted (estimate)" in result.output
     assert "2 of 2 model(s) validated" in result.output
     assert (tmp_path / "predicted_vs_measured.png").is_file()
     assert len(pd.read_csv(tmp_path / "validation.csv")) == 2
 
-    failed = CliRunner().invoke(main, ["validate-energy", "--model", "unknown-net", "--repeats", "2", "--quiet"])
+    failed = CliRunner().invoke(
+        main, ["validate-energy", "--model", "unknown-net", "--repeats", "2", "--quiet"]
+    )
     assert failed.exit_code == 2 and "no model could be validated" in failed.output
     missing = CliRunner().invoke(main, ["validate-energy"])
     assert missing.exit_code == 2 and "--model" in missing.output
@@ -138,7 +199,9 @@ def test_bad_input() -> None:
 
 def test_real_measurement_of_lenet_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     """lenet measured for real, twice in this process; the prediction is the stand-in."""
-    monkeypatch.setattr(energy_module, "predict_energy", stand_in_prediction((1.0, 0.0, 1e9), (1.0, 0.0, 1e9)))
+    monkeypatch.setattr(
+        energy_module, "predict_energy", stand_in_prediction((1.0, 0.0, 1e9), (1.0, 0.0, 1e9))
+    )
     table = validate("lenet", repeats=2, in_process=True, forwards=200, power_source="estimate")
     row = table.iloc[0]
     assert row["status"] == "ok", row["error"]

@@ -29,14 +29,27 @@ def test_seed_variability_per_configuration_and_metric() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         table = seed_variability(_runs())
-    assert list(table.columns) == ["backend", "precision", "metric", "n_seeds", "mean", "std", "cv", "consistent",
-                                   "cv_threshold"]
-    row = table[(table["backend"] == "torch") & (table["precision"] == "fp32") & (table["metric"] == "energy")].iloc[0]
+    assert list(table.columns) == [
+        "backend",
+        "precision",
+        "metric",
+        "n_seeds",
+        "mean",
+        "std",
+        "cv",
+        "consistent",
+        "cv_threshold",
+    ]
+    row = table[
+        (table["backend"] == "torch") & (table["precision"] == "fp32") & (table["metric"] == "energy")
+    ].iloc[0]
     assert row["n_seeds"] == 2
     assert row["mean"] == pytest.approx(100.0)
     assert row["cv"] == pytest.approx(pd.Series([99.0, 101.0]).std() / 100.0)
     assert row["consistent"]
-    time = table[(table["backend"] == "torch") & (table["precision"] == "fp32") & (table["metric"] == "time")].iloc[0]
+    time = table[
+        (table["backend"] == "torch") & (table["precision"] == "fp32") & (table["metric"] == "time")
+    ].iloc[0]
     assert time["cv"] == pytest.approx(pd.Series([1.0, 3.0]).std() / 2.0)
     assert not time["consistent"]
 

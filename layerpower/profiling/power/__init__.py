@@ -98,5 +98,7 @@ def get_source(
     assert isinstance(name, str)
     reason = source_class(name).unavailable_reason(root)
     if reason is not None:
-        raise PowerSourceError(f"power source {name!r} is not available: {reason}", hint=_HINTS.get(name) or None)
+        raise PowerSourceError(
+            f"power source {name!r} is not available: {reason}", hint=_HINTS.get(name) or None
+        )
     return _open(name, root, tdp_w, gpus, **kw)

@@ -114,7 +114,9 @@ class PowerSource(abc.ABC):
             "is_estimate": self.is_estimate,
             "devices": self.devices(),
             "update_period_s": self.update_period_s,
-            "energy": "counter" if self.has_energy_counter else ("model" if self.is_estimate else "integrated"),
+            "energy": "counter"
+            if self.has_energy_counter
+            else ("model" if self.is_estimate else "integrated"),
         }
 
     def close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing to release
@@ -175,7 +177,9 @@ class AveragePower:
     to average over.
     """
 
-    def __init__(self, energy_reading: Callable[[], tuple[float, dict[str, float]]], first_wait_s: float) -> None:
+    def __init__(
+        self, energy_reading: Callable[[], tuple[float, dict[str, float]]], first_wait_s: float
+    ) -> None:
         self._read = energy_reading
         self._first_wait_s = first_wait_s
         self._last: tuple[float, dict[str, float]] | None = None
@@ -222,7 +226,9 @@ class PowerIntegrator:
                 t0, p0 = self._last
                 dt = now - t0
                 for device, watts in power.items():
-                    self._energy[device] = self._energy.get(device, 0.0) + 0.5 * (p0.get(device, watts) + watts) * dt
+                    self._energy[device] = (
+                        self._energy.get(device, 0.0) + 0.5 * (p0.get(device, watts) + watts) * dt
+                    )
             self._last = (now, power)
             return now, dict(self._energy)
 

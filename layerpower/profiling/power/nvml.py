@@ -67,7 +67,10 @@ def nvml_device_names() -> list[str]:
     except Exception:
         return []
     try:
-        return [str(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i))) for i in range(nvml.nvmlDeviceGetCount())]
+        return [
+            str(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i)))
+            for i in range(nvml.nvmlDeviceGetCount())
+        ]
     except Exception:
         return []
     finally:
@@ -100,7 +103,9 @@ class NvmlSource(PowerSource):
                 if not 0 <= index < count:
                     raise NvmlError(
                         f"GPU index {index} does not exist",
-                        hint=f"this machine has {count} GPU(s), indices 0..{count - 1}" if count else "no GPU found",
+                        hint=f"this machine has {count} GPU(s), indices 0..{count - 1}"
+                        if count
+                        else "no GPU found",
                     )
             if not indices:
                 raise NvmlError("no GPU selected", hint="pass GPU indices, e.g. --gpus 0")
@@ -176,7 +181,10 @@ class NvmlSource(PowerSource):
         return list(self._handles)
 
     def _raw_energy_mj(self) -> dict[str, float]:
-        return {dev: float(self._call("nvmlDeviceGetTotalEnergyConsumption", h)) for dev, h in self._handles.items()}
+        return {
+            dev: float(self._call("nvmlDeviceGetTotalEnergyConsumption", h))
+            for dev, h in self._handles.items()
+        }
 
     def energy_j(self) -> dict[str, float]:
         """Cumulative energy per GPU in J (counter, mJ -> J; or integrated power without one)."""
