@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
+from layerpower.config.vocab import POWER_SOURCES
 from layerpower.errors import LayerpowerError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,3 +60,63 @@ def comma_ints(ctx: click.Context | None, param: click.Parameter | None, value: 
 def echo_json(data: Any) -> None:
     """Print ``data`` as indented JSON."""
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+class PowerSourceType(click.ParamType):
+    """A power-source name from :data:`layerpower.config.vocab.POWER_SOURCES` (any case), or ``auto``.
+
+    ``auto`` (the best source found on this machine) converts to ``None``; an unknown name fails with
+    ``unknown power source 'X'`` and the list to choose from.
+    """
+
+    name = "source"
+
+    def __init__(self, allow_auto: bool = True) -> None:
+        self.allow_auto = allow_auto
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The accepted names, in order of preference."""
+        return (("auto",) if self.allow_auto else ()) + POWER_SOURCES
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        return "[" + "|".join(self.choices) + "]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str | None:
+        if value is None:
+            return None
+        text = str(value).strip().lower()
+        if self.allow_auto and text == "auto":
+            return None
+        if text not in POWER_SOURCES:
+            self.fail(f"unknown power source {value!r}; choose from {', '.join(self.choices)}", param, ctx)
+        return text
+
+
+def power_source_option(
+    help: str = "Power source (default: the best found on this machine).", allow_auto: bool = True
+) -> Callable[[F], F]:
+    """``--power-source NAME``: the value is a name from the vocabulary, or ``None`` for the best found."""
+    return click.option(
+        "--power-source",
+        "power_source",
+        type=PowerSourceType(allow_auto=allow_auto),
+        default=None,
+        help=help,
+    )
+
+
+def tdp_option(
+    help: str = "CPU power at full load in W, for the estimate (default: a CPU table, else 3.5 W/core).",
+) -> Callable[[F], F]:
+    """``--tdp W``: a positive number of watts, or ``None``."""
+    return click.option(
+        "--tdp", "tdp_w", type=click.FloatRange(min=0, min_open=True), default=None, help=help
+    )
+
+
+def progress_option(help: str = "Progress bar on stderr (--quiet: none).") -> Callable[[F], F]:
+    """``--progress/--no-progress`` (``--quiet`` is the same as ``--no-progress``); the value is a bool."""
+    return click.option(
+        "--progress/--no-progress", " /--quiet", "progress", default=True, show_default=True, help=help
+    )

@@ -7,7 +7,6 @@ from layerpower.config.features import (
     DENSE_FEATURES_EXTENDED,
     FEATURES_BY_KIND,
     FEATURES_EXTENDED_BY_KIND,
-    LAYER_KINDS,
     OTHER_FEATURES,
     OTHER_FEATURES_EXTENDED,
     POOLING_FEATURES,
@@ -20,6 +19,7 @@ from layerpower.config.schema import (
     SCHEMA_VERSION,
     layer_columns,
 )
+from layerpower.config.vocab import LAYER_KINDS
 
 __all__ = [
     "CONV_FEATURES",

@@ -6,8 +6,6 @@ quantities that carry the physics of a layer: FLOPs, parameters, bytes moved and
 
 from __future__ import annotations
 
-LAYER_KINDS: tuple[str, ...] = ("convolutional", "pooling", "dense", "other")
-
 _SIZES = ["input_size_0", "input_size_1", "input_size_2", "output_size_0", "output_size_1", "output_size_2"]
 _WORK = ["flops", "params", "bytes_read", "bytes_written", "arithmetic_intensity"]
 

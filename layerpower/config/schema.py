@@ -9,7 +9,8 @@ version they do not know, naming the file and the column.
 
 from __future__ import annotations
 
-from layerpower.config.features import FEATURES_EXTENDED_BY_KIND, LAYER_KINDS
+from layerpower.config.features import FEATURES_EXTENDED_BY_KIND
+from layerpower.config.vocab import LAYER_KINDS
 
 SCHEMA_VERSION = 1
 

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from layerpower.config import CONV_FEATURES
+from layerpower.config.vocab import POWER_SOURCES
 from layerpower.dataset.reader import (
     FILE_COLUMN,
     ROW_COLUMN,
@@ -25,7 +26,7 @@ from layerpower.dataset.reader import (
     check_mixing,
     load_table,
 )
-from layerpower.dataset.tables import POWER_SOURCES, SOURCE_COLUMN, TABLE_SPECS
+from layerpower.dataset.tables import SOURCE_COLUMN, TABLE_SPECS
 from layerpower.dataset.units import power_factor, runtime_factor
 from layerpower.errors import SchemaError
 

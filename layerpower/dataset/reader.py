@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from layerpower.config import FEATURES_BY_KIND, SCHEMA_VERSION
+from layerpower.config.vocab import POWER_SOURCES
 from layerpower.dataset.tables import (
     BOOL_COLUMNS,
     INT_COLUMNS,
@@ -29,7 +30,6 @@ from layerpower.dataset.tables import (
     OPTIONAL_NUMBERS,
     OPTIONAL_TEXT,
     POSITIVE_COLUMNS,
-    POWER_SOURCES,
     SOURCE_COLUMN,
     SOURCE_ESTIMATE,
     SOURCE_MEASURED,

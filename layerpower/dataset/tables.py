@@ -13,8 +13,6 @@ from layerpower.config import LAYER_COLUMNS, LAYER_KINDS, MODEL_COLUMNS, SCHEMA_
 #: schema versions this reader understands
 KNOWN_SCHEMA_VERSIONS: frozenset[int] = frozenset({SCHEMA_VERSION})
 
-#: values of ``power_source`` written by the profiler
-POWER_SOURCES: tuple[str, ...] = ("nvml", "rapl", "jetson", "estimate")
 #: ``power_source`` of a file from another tool whose metadata does not name its sensor
 UNKNOWN_POWER_SOURCE = "unknown"
 

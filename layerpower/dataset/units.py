@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from layerpower.dataset.tables import POWER_SOURCES
+from layerpower.config.vocab import POWER_SOURCES
 from layerpower.errors import SchemaError
 
 SIDECAR_NAME = "units.json"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from layerpower.config.vocab import DTYPE_SHORT_NAMES, LAYER_DTYPES
 from layerpower.errors import LayerpowerError
 
 if TYPE_CHECKING:
@@ -26,10 +27,10 @@ DTYPE_ALIASES: dict[str, str] = {
 }
 
 #: canonical name -> bytes per element
-DTYPE_BYTES: dict[str, int] = {"float32": 4, "float16": 2, "bfloat16": 2}
+DTYPE_BYTES: dict[str, int] = dict(zip(LAYER_DTYPES, (4, 2, 2), strict=True))
 
 #: canonical name -> short name used in the CLI and in file names
-SHORT_NAMES: dict[str, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
+SHORT_NAMES: dict[str, str] = dict(DTYPE_SHORT_NAMES)
 
 
 def normalize_dtype(name: str | Any) -> str:
@@ -42,7 +43,7 @@ def normalize_dtype(name: str | Any) -> str:
     text = text.removeprefix("torch.")
     canonical = DTYPE_ALIASES.get(text)
     if canonical is None:
-        accepted = ", ".join(sorted({"fp32", "fp16", "bf16", *DTYPE_ALIASES.values()}))
+        accepted = ", ".join(sorted({*DTYPE_SHORT_NAMES.values(), *LAYER_DTYPES}))
         raise LayerpowerError(f"unknown dtype {name!r}", hint=f"use one of: {accepted}")
     return canonical
 

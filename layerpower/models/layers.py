@@ -25,7 +25,7 @@ from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
-from layerpower.config.features import LAYER_KINDS
+from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
 from layerpower.models.dtypes import normalize_dtype, torch_dtype
 from layerpower.models.encoding import encode_call

@@ -31,8 +31,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from layerpower.config.features import LAYER_KINDS
 from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSION
+from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
 from layerpower.profiling.settings import ProfileSettings
 

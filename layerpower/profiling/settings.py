@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from layerpower.config.features import LAYER_KINDS
+from layerpower.config.vocab import LAYER_KINDS
 
 #: default measurement window per power source, seconds
 DEFAULT_WINDOW_S: dict[str, float] = {"nvml": 1.0, "jetson": 1.0, "rapl": 0.25, "estimate": 0.05}

@@ -18,8 +18,8 @@ from typing import Any
 
 import pandas as pd
 
-from layerpower.config.features import LAYER_KINDS
 from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSION
+from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError, SchemaError
 from layerpower.io import write_csv_atomic, write_json_atomic
 

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from layerpower.config.features import LAYER_KINDS
+from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
 from layerpower.models.layers import extract_layers, layers_frame, summarize_layers
 from layerpower.models.ops import COUNTED_OPS, SHAPE_OPS

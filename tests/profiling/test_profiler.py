@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from layerpower.config.features import LAYER_KINDS
 from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS
+from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
 from layerpower.profiling.profiler import LayerProfiler, profile_models
 from layerpower.profiling.settings import ProfileSettings

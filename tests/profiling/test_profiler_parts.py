@@ -8,8 +8,8 @@ import math
 import pandas as pd
 import pytest
 
-from layerpower.config.features import LAYER_KINDS
 from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSION
+from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError, SchemaError
 from layerpower.models.spec import LayerSpec
 from layerpower.profiling.isolated import (

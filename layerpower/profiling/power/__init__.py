@@ -12,6 +12,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
+from layerpower.config.vocab import POWER_SOURCES
 from layerpower.errors import PowerSourceError
 from layerpower.profiling.power.base import PowerSource, clear_probe_cache
 
@@ -22,7 +23,8 @@ SOURCE_CLASSES: dict[str, str] = {
     "rapl": "layerpower.profiling.power.rapl:RaplSource",
     "estimate": "layerpower.profiling.power.estimate:EstimateSource",
 }
-SOURCE_NAMES: tuple[str, ...] = tuple(SOURCE_CLASSES)
+SOURCE_NAMES: tuple[str, ...] = POWER_SOURCES
+assert tuple(SOURCE_CLASSES) == POWER_SOURCES, "one class per name in layerpower.config.vocab"
 
 #: what to do when a named source is missing
 _HINTS: dict[str, str] = {
