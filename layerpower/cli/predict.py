@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from layerpower.cli._common import CONTEXT, echo_json, user_errors
+from layerpower.cli._common import CONTEXT, echo_json, progress_option, user_errors
 
 if TYPE_CHECKING:
     from layerpower.predictors.energy import EnergyPrediction
@@ -54,10 +54,10 @@ def _pct(value: float) -> str:
     "--coverage", type=float, default=0.9, show_default=True, help="Nominal coverage of the intervals."
 )
 @click.option("--jobs", type=int, default=1, show_default=True, help="Parallel leave-one-model-out folds.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_option()
 @user_errors
 def train_predictors(
-    dataset: str, family: str, out: str | None, coverage: float, jobs: int, quiet: bool
+    dataset: str, family: str, out: str | None, coverage: float, jobs: int, progress: bool
 ) -> None:
     """Train per-layer runtime and power predictors on DATASET (a build-dataset folder) and write a bundle.
 
@@ -73,8 +73,8 @@ def train_predictors(
     target = Path(out) if out else Path("predictors") / data.device_id
     bars: dict[str, Any] = {}
 
-    def progress(name: str, done: int, total: int) -> None:
-        if quiet:
+    def report(name: str, done: int, total: int) -> None:
+        if not progress:
             return
         from tqdm import tqdm
 
@@ -87,7 +87,7 @@ def train_predictors(
         if done == total:
             bar.close()
 
-    result = train(data, family=family, out=target, coverage=coverage, n_jobs=jobs, progress=progress)
+    result = train(data, family=family, out=target, coverage=coverage, n_jobs=jobs, progress=report)
     click.echo(format_training(result))
 
 

@@ -38,6 +38,24 @@ class PolynomialLassoRegressor(RegressorMixin, BaseEstimator):
     ``poly_columns`` are expanded to polynomial terms up to ``degree`` (all columns when ``None`` or empty);
     the remaining columns (the layer's work, one-hot operation types) enter linearly. ``floor="auto"`` keeps
     predictions above a tenth of the smallest training target when all targets are positive.
+
+    Parameters
+    ----------
+    degree : int
+        Highest total degree of the polynomial terms.
+    poly_columns : sequence of int or None
+        Column indices of ``X`` expanded to polynomial terms; ``None`` or empty for all columns.
+    cv : int
+        Cross-validation folds used to choose the Lasso penalty.
+    alphas : int
+        Number of penalties on ``LassoCV``'s grid.
+    max_iter : int
+        Largest number of coordinate-descent iterations per fit.
+    tol : float
+        Coordinate-descent tolerance, on the standardised target (dimensionless).
+    floor : "auto", float or None
+        Smallest prediction, in the target's unit (s or W); ``"auto"`` is a tenth of the smallest
+        training target when all are positive, ``None`` no floor.
     """
 
     def __init__(
@@ -123,6 +141,32 @@ class PhysicsBoostRegressor(RegressorMixin, BaseEstimator):
     line in the ``base_columns`` (for layers: log FLOPs and log bytes moved, i.e. a power law in the work);
     the trees start from it (xgboost ``base_margin``) and learn what the work alone does not explain.
     Without ``base_columns`` the base is the mean target.
+
+    Parameters
+    ----------
+    n_estimators : int
+        Boosting rounds (trees), a count.
+    max_depth : int
+        Largest depth of each tree, in levels.
+    learning_rate : float
+        Shrinkage of each tree's contribution (xgboost ``eta``), dimensionless, in (0, 1].
+    subsample : float
+        Share of training rows drawn for each tree, in (0, 1].
+    colsample_bytree : float
+        Share of feature columns drawn for each tree, in (0, 1].
+    min_child_weight : float
+        Smallest sum of instance weight (Hessian) in a leaf; with squared error, a number of rows.
+    reg_lambda : float
+        L2 penalty on leaf weights (xgboost ``lambda``), in units of the (log) target squared.
+    base_columns : sequence of int or None
+        Column indices of ``X`` entering the linear base (for layers: log FLOPs, log bytes); ``None`` or
+        empty for a constant base.
+    log_target : {"auto", True, False}
+        Fit ``log(y)``: ``"auto"`` does when every target is positive (runtimes in s, powers in W).
+    n_jobs : int
+        Threads xgboost uses to train and predict.
+    random_state : int
+        Seed of the row and column sampling.
     """
 
     def __init__(
