@@ -1,9 +1,9 @@
-"""The one read-validate-merge path behind :func:`~layerpower.dataset.build.build_dataset` and
-:class:`~layerpower.dataset.dataset_builder.DatasetBuilder`.
+"""The one read-validate-merge path, behind both ``build_dataset`` and ``DatasetBuilder``.
 
-Both check the units they are given, read each table's files with :func:`~layerpower.dataset.reader.load_table`
-(validated, power in W, runtime in s), refuse mixed sources or devices across everything read, and merge the
-rows of one table into a frame of the merged-file columns.
+Both check the units they are given, read each table's files with
+:func:`~layerpower.dataset.reader.load_table` (validated, power in W, runtime in s), refuse mixed sources or
+devices across everything read (:func:`load_tables`), and merge the rows of one table into a frame of the
+merged-file columns (:func:`merged_frame`).
 """
 
 from __future__ import annotations
