@@ -6,7 +6,8 @@ from pathlib import Path
 
 import click
 
-from layerpower.cli._common import CONTEXT, user_errors
+from layerpower.cli._common import CONTEXT, power_source_option, progress_option, user_errors
+from layerpower.dataset.layout import FORMATS
 
 
 @click.command("build-dataset", context_settings=CONTEXT)
@@ -20,8 +21,8 @@ from layerpower.cli._common import CONTEXT, user_errors
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["parquet", "csv"]),
-    default="parquet",
+    type=click.Choice(FORMATS),
+    default=FORMATS[0],
     show_default=True,
     help="File format of the merged datasets.",
 )
@@ -41,16 +42,12 @@ from layerpower.cli._common import CONTEXT, user_errors
     default=None,
     help="Other tools' power columns have the idle power subtracted (dynamic power).",
 )
-@click.option(
-    "--power-source",
-    type=click.Choice(["nvml", "rapl", "jetson", "estimate"]),
-    help="Sensor behind other tools' files that do not name one.",
-)
+@power_source_option(help="Sensor behind other tools' files that do not name one.", allow_auto=False)
 @click.option(
     "--allow-mixed-sources", is_flag=True, help="Allow measured and estimated power in one dataset."
 )
 @click.option("--allow-mixed-devices", is_flag=True, help="Allow rows from several devices in one dataset.")
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@progress_option()
 @user_errors
 def build_dataset(
     root: Path,

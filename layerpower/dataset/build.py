@@ -4,6 +4,8 @@ Output (default ``datasets/<device-id>/``): ``<kind>.<fmt>`` for each layer kind
 plus ``source``, ``model.<fmt>`` (the merged ``model.csv`` rows plus ``source``) and ``summary.json``. A
 re-run on unchanged input (same content hash, same options) is a no-op. Everything is written into a
 temporary sibling folder first and swapped in at the end, so a failing run leaves the previous output intact.
+The names of the output files are :mod:`layerpower.dataset.layout`'s; reading and merging is
+:mod:`layerpower.dataset.merge`'s (shared with :class:`~layerpower.dataset.dataset_builder.DatasetBuilder`).
 """
 
 from __future__ import annotations
@@ -23,27 +25,17 @@ from typing import Any
 import pandas as pd
 
 from layerpower.config import FEATURES_BY_KIND, LAYER_KINDS, SCHEMA_VERSION
-from layerpower.dataset.reader import (
-    FILE_COLUMN,
-    META_NAME,
-    ROW_COLUMN,
-    LoadedTable,
-    ReadOptions,
-    check_mixing,
-    empty_table,
-    load_table,
-)
+from layerpower.dataset.layout import FORMATS, OUTPUT_NAMES, SUMMARY_NAME, TABLES, table_name, table_path
+from layerpower.dataset.merge import ReadJob, check_units, load_tables, merged_frame
+from layerpower.dataset.meta import META_NAME
+from layerpower.dataset.sources import LoadedTable, ReadOptions
 from layerpower.dataset.summary import count_table, suspicious_models
 from layerpower.dataset.tables import SOURCE_COLUMN, SOURCE_ESTIMATE, SOURCE_MEASURED, TABLE_SPECS
-from layerpower.dataset.units import SIDECAR_NAME, power_factor, runtime_factor
+from layerpower.dataset.units import SIDECAR_NAME
 from layerpower.errors import LayerpowerError, SchemaError
 
-FORMATS = ("parquet", "csv")
-SUMMARY_NAME = "summary.json"
 #: bump when the output for the same input changes, so old outputs are rebuilt
 BUILDER_VERSION = 1
-TABLES = (*LAYER_KINDS, "model")
-_OUR_NAMES = frozenset({f"{t}.{fmt}" for t in TABLES for fmt in FORMATS} | {SUMMARY_NAME})
 
 
 @dataclass
@@ -162,7 +154,7 @@ def _check_out(out: Path, devices: dict[str, Path]) -> None:
     if out.exists():
         if not out.is_dir():
             raise LayerpowerError(f"{out}: exists and is not a folder", "pick another --out")
-        foreign = sorted(p.name for p in out.iterdir() if p.name not in _OUR_NAMES)
+        foreign = sorted(p.name for p in out.iterdir() if p.name not in OUTPUT_NAMES)
         if foreign:
             raise LayerpowerError(
                 f"{out}: holds files build-dataset did not write ({', '.join(foreign[:5])})",
@@ -242,10 +234,7 @@ def build_dataset(
     """
     if fmt not in FORMATS:
         raise LayerpowerError(f"unknown format {fmt!r}", f"use one of {', '.join(FORMATS)}")
-    if power_unit is not None:
-        power_factor(power_unit, "--power-unit")
-    if runtime_unit is not None:
-        runtime_factor(runtime_unit, "--runtime-unit")
+    check_units(power_unit, runtime_unit, ("--power-unit", "--runtime-unit"))
     root = Path(root)
     devices = _select_devices(root, device_id, allow_mixed_devices)
     out_path = (
@@ -281,7 +270,7 @@ def build_dataset(
     if previous is not None:
         return BuildResult(out_path, True, previous)
 
-    tables: dict[str, list[LoadedTable]] = {t: [] for t in TABLES}
+    jobs: list[ReadJob] = []
     for device, _folder in sorted(devices.items()):
         for table in TABLES:
             paths = [p for d, name, p in inputs if d == device and name == table]
@@ -295,17 +284,10 @@ def build_dataset(
                 power_source=power_source,
                 device_id=device,
             )
-            tables[table].append(load_table(paths, read, table, contents))
-    check_mixing([t for group in tables.values() for t in group], allow_mixed_sources, allow_mixed_devices)
-
-    frames: dict[str, pd.DataFrame] = {}
-    for table, loaded in tables.items():
-        spec = TABLE_SPECS[table]
-        parts = [t.frame for t in loaded] or [empty_table(spec)]
-        frame = parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
-        frames[table] = frame.drop(columns=[FILE_COLUMN, ROW_COLUMN])[spec.output_columns].reset_index(
-            drop=True
-        )
+            jobs.append((paths, read, table))
+    loaded = load_tables(jobs, allow_mixed_sources, allow_mixed_devices, contents)
+    tables: dict[str, list[LoadedTable]] = {t: [lt for lt in loaded if lt.spec.name == t] for t in TABLES}
+    frames = {table: merged_frame(group, TABLE_SPECS[table]) for table, group in tables.items()}
 
     layer_frames = {k: frames[k] for k in LAYER_KINDS}
     notes = list(dict.fromkeys(note for group in tables.values() for t in group for note in t.notes))
@@ -314,7 +296,7 @@ def build_dataset(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
     try:
         for table, frame in frames.items():
-            _write_frame(frame, tmp / f"{table}.{fmt}", fmt)
+            _write_frame(frame, table_path(tmp, table, fmt), fmt)
         (tmp / SUMMARY_NAME).write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
         _swap_in(tmp, out_path)
     finally:
@@ -361,7 +343,7 @@ def _summary(
         "flags": suspicious_models(layer_frames),
         "notes": notes,
         "format": fmt,
-        "outputs": [f"{table}.{fmt}" for table in TABLES],
+        "outputs": [table_name(table, fmt) for table in TABLES],
         "input_hash": input_hash,
         "files_read": [p.relative_to(root).as_posix() for _, _, p in inputs],
         "root": str(root.resolve()),

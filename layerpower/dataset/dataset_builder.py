@@ -1,5 +1,8 @@
 """``DatasetBuilder``: read, validate, convert and merge per-layer measurements into training data.
 
+A face over the one reading path (:mod:`layerpower.dataset.merge`, also behind ``build_dataset``) that adds
+the choice of targets and returns :class:`LayerData`.
+
 Targets are SI: ``power`` in watts, ``runtime`` in seconds (per layer call). Every row says whether its power
 was measured by a sensor or estimated (``source``), and a dataset mixing the two, or mixing devices, is
 refused unless asked for.
@@ -18,16 +21,10 @@ import pandas as pd
 
 from layerpower.config import CONV_FEATURES
 from layerpower.config.vocab import POWER_SOURCES
-from layerpower.dataset.reader import (
-    FILE_COLUMN,
-    ROW_COLUMN,
-    LoadedTable,
-    ReadOptions,
-    check_mixing,
-    load_table,
-)
+from layerpower.dataset.merge import check_units, load_tables, merged_frame
+from layerpower.dataset.reader import load_table
+from layerpower.dataset.sources import FILE_COLUMN, ROW_COLUMN, LoadedTable, ReadOptions
 from layerpower.dataset.tables import SOURCE_COLUMN, TABLE_SPECS
-from layerpower.dataset.units import power_factor, runtime_factor
 from layerpower.errors import SchemaError
 
 if TYPE_CHECKING:
@@ -146,10 +143,7 @@ class DatasetBuilder:
         power_target: str = "auto",
         runtime_target: str = "context",
     ) -> None:
-        if power_unit is not None:
-            power_factor(power_unit, "power_unit")
-        if runtime_unit is not None:
-            runtime_factor(runtime_unit, "runtime_unit")
+        check_units(power_unit, runtime_unit, ("power_unit", "runtime_unit"))
         if power_source is not None and power_source not in POWER_SOURCES:
             raise SchemaError(
                 f"power_source {power_source!r} is not known", f"use one of {', '.join(POWER_SOURCES)}"
@@ -202,21 +196,24 @@ class DatasetBuilder:
         """
         table = self.load([path], kind)
         self._check_features(table)
-        return table.frame.drop(columns=[FILE_COLUMN, ROW_COLUMN])
+        return merged_frame([table], table.spec)
 
     def merge_feature_data(self, files: Sequence[PathArg], kind: str | None = None) -> LayerData:
         """Read, validate and merge layer files of one kind into :class:`LayerData`."""
         if not files:
             raise SchemaError("no files to merge", "pass the layer CSVs of one kind")
-        table = self.load(files, kind)
-        check_mixing([table], self.allow_mixed_sources, self.allow_mixed_devices)
-        return self.layer_data(table)
+        return self.layer_data(self._load_checked(files, kind))
 
     def read_model_files(self, files: Sequence[PathArg]) -> pd.DataFrame:
         """Read and validate whole-model ``model.csv`` files: MODEL_COLUMNS plus ``source``."""
-        table = self.load(files, "model")
-        check_mixing([table], self.allow_mixed_sources, self.allow_mixed_devices)
-        return table.frame.drop(columns=[FILE_COLUMN, ROW_COLUMN])
+        table = self._load_checked(files, "model")
+        return merged_frame([table], table.spec)
+
+    def _load_checked(self, files: Sequence[PathArg], kind: str | None) -> LoadedTable:
+        """Read and validate ``files`` (one table), refusing mixed sources or devices unless allowed."""
+        jobs = [([Path(f) for f in files], self.options, kind)]
+        (table,) = load_tables(jobs, self.allow_mixed_sources, self.allow_mixed_devices)
+        return table
 
     def layer_data(self, table: LoadedTable) -> LayerData:
         """Turn a loaded table into :class:`LayerData`: choose the targets, leave out rows without them."""

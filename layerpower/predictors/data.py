@@ -2,7 +2,8 @@
 
 The dataset folder holds ``convolutional.parquet``, ``pooling.parquet``, ``dense.parquet``, ``other.parquet``
 (the schema columns of each kind plus ``source``) and ``model.parquet`` (whole-model rows), as written by
-``build-dataset``. Targets are SI: ``runtime_s`` seconds per call (in context), ``power_w`` watts (total).
+``build-dataset`` (the file names are :mod:`layerpower.dataset.layout`'s). Targets are SI: ``runtime_s``
+seconds per call (in context), ``power_w`` watts (total).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from layerpower.config import FEATURES_EXTENDED_BY_KIND, LAYER_KINDS, SCHEMA_VERSION
+from layerpower.dataset.layout import MODEL_TABLE, SUMMARY_NAME, find_table
 from layerpower.errors import SchemaError
 
 TARGETS: tuple[str, ...] = ("runtime_s", "power_w")
@@ -114,7 +116,7 @@ def load_training_set(root: str | PathLike[str]) -> TrainingSet:
     frames: list[pd.DataFrame] = []
     files: dict[str, str] = {}
     for kind in LAYER_KINDS:
-        path = _table_path(root, kind)
+        path = find_table(root, kind)
         if path is None:
             continue
         frame = _read(path)
@@ -122,7 +124,7 @@ def load_training_set(root: str | PathLike[str]) -> TrainingSet:
         _check_version(frame, path)
         files[path.name] = file_sha256(path)
         frames.append(frame.assign(kind=kind))
-    model_path = _table_path(root, "model")
+    model_path = find_table(root, MODEL_TABLE)
     if not frames or model_path is None:
         raise SchemaError(
             f"{root}: no layer files (<kind>.parquet) and model.parquet found",
@@ -162,18 +164,10 @@ def load_training_set(root: str | PathLike[str]) -> TrainingSet:
 
 def _input_hash(root: Path) -> str | None:
     try:
-        value = json.loads((root / "summary.json").read_text(encoding="utf-8")).get("input_hash")
+        value = json.loads((root / SUMMARY_NAME).read_text(encoding="utf-8")).get("input_hash")
     except (OSError, ValueError, AttributeError):
         return None
     return str(value) if value else None
-
-
-def _table_path(root: Path, table: str) -> Path | None:
-    """``<table>.parquet``, else ``<table>.csv`` (build-dataset --format csv), else None."""
-    for suffix in (".parquet", ".csv"):
-        if (root / f"{table}{suffix}").is_file():
-            return root / f"{table}{suffix}"
-    return None
 
 
 def _read(path: Path) -> pd.DataFrame:
