@@ -62,13 +62,14 @@ class LayerData:
 
     @property
     def power(self) -> pd.Series:
-        """Power in W: total power (``power_w``) or, for idle-subtracted data, dynamic power."""
-        return self.frame[self.power_column].astype(float)
+        """Power in W, a Series named ``power``: total power (``power_w``) or, for idle-subtracted data,
+        dynamic power (``power_column`` says which file column it is)."""
+        return self.frame[self.power_column].astype(float).rename("power")
 
     @property
     def runtime(self) -> pd.Series:
-        """Runtime per call in s."""
-        return self.frame[self.runtime_column].astype(float)
+        """Runtime per call in s, a Series named ``runtime`` (``runtime_column`` says which file column)."""
+        return self.frame[self.runtime_column].astype(float).rename("runtime")
 
     @property
     def model(self) -> pd.Series:

@@ -40,8 +40,9 @@ def test_merge_three_models(training_data: Path) -> None:
     assert len(data) == (2 + 2 + 3) * 2
     assert list(data.input_features.columns) == CONV_FEATURES
     assert data.input_features.dtypes.eq(float).all()
-    assert data.power.name == "power_w" and (data.power > 0).all()
-    assert data.runtime.name == "runtime_s" and (data.runtime > 0).all()
+    assert data.power.name == "power" and (data.power > 0).all()  # W
+    assert data.runtime.name == "runtime" and (data.runtime > 0).all()  # s
+    assert (data.power_column, data.runtime_column) == ("power_w", "runtime_s")
     assert sorted(data.model.unique()) == ["deepnet", "tinynet", "widenet"]
     assert set(data.source) == {"measured"}
     assert data.device_id == "test-gpu"
@@ -49,6 +50,16 @@ def test_merge_three_models(training_data: Path) -> None:
     # every series shares the frame's index
     for series in (data.power, data.runtime, data.model, data.source):
         assert series.index.equals(data.input_features.index)
+
+
+def test_exploration_notebook_idiom(training_data: Path) -> None:
+    # the layer-data exploration notebooks concatenate the three parts and index the targets by name
+    files = sorted((training_data / "test-gpu").glob("*/convolutional.csv"))
+    d = DatasetBuilder(features=CONV_FEATURES).merge_feature_data(files)
+    df = pd.concat([d.input_features, d.power, d.runtime], axis=1)
+    assert list(df.columns) == [*CONV_FEATURES, "power", "runtime"]
+    assert df["power"].equals(d.frame["power_w"].astype(float).rename("power"))
+    assert df["runtime"].equals(d.frame["runtime_s"].astype(float).rename("runtime"))
 
 
 def test_extended_features_and_other_kinds(training_data: Path) -> None:

@@ -233,7 +233,8 @@ def test_runtime_in_context_may_be_empty(conv_file: Path) -> None:
         f"1 row(s) left out: column 'runtime_s' empty (not timed in context), first {conv_file}: data row 2"
     ]
     isolated = DatasetBuilder(runtime_target="isolated").merge_feature_data([conv_file])
-    assert len(isolated) == 4 and isolated.runtime.name == "runtime_isolated_s"
+    assert len(isolated) == 4 and isolated.runtime_column == "runtime_isolated_s"
+    assert isolated.runtime.name == "runtime"
     _set(conv_file, 2, "runtime_isolated_s", "")
     message = _error(conv_file)
     assert f"{conv_file}: data row 2, columns 'runtime_s' and 'runtime_isolated_s': both empty" in message
