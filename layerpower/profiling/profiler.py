@@ -117,7 +117,7 @@ class LayerProfiler:
         progress: bool = False,
         threads: int | None = None,
     ) -> None:
-        from layerpower.profiling.device import device_id, device_name
+        from layerpower.hardware import device_id, device_name
         from layerpower.profiling.meter import Meter
 
         if threads is not None:
