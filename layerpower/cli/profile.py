@@ -142,8 +142,8 @@ def profile_model(
     meta.json. Every power figure names its source; the estimate source is marked as an estimate.
     """
     from layerpower.models.dtypes import normalize_dtype
-    from layerpower.profiling.profiler import ModelOutcome, profile_models
     from layerpower.profiling.settings import ProfileSettings
+    from layerpower.profiling.sweep import ModelOutcome, profile_models
     from layerpower.profiling.writer import check_output_root
 
     names = list(models) + comma_list(model_list)
