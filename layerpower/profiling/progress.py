@@ -7,7 +7,8 @@ from typing import Any
 
 
 def progress_bar(enabled: bool, label: str, total: int, unit: str = "step") -> Any:
-    """A tqdm bar on stderr over ``total`` ``unit``\\ s, labelled ``label``; a silent one unless ``enabled``.
+    """A tqdm bar on stderr counting ``total`` steps (named ``unit``), labelled ``label``; silent unless
+    ``enabled``.
 
     The bar is removed when closed (``leave=False``) so that only the results stay on the terminal.
     """
