@@ -12,10 +12,16 @@ from typing import Any
 
 import click
 
-from layerpower.cli._common import CONTEXT, UsageFailure, comma_list, echo_json, user_errors
+from layerpower.cli._common import (
+    CONTEXT,
+    UsageFailure,
+    comma_list,
+    echo_json,
+    power_source_option,
+    tdp_option,
+    user_errors,
+)
 from layerpower.errors import LayerpowerError
-
-SOURCE_CHOICES = ["auto", "nvml", "jetson", "rapl", "estimate"]
 
 _root_option = click.option(
     "--sysfs-root",
@@ -25,11 +31,7 @@ _root_option = click.option(
     type=click.Path(file_okay=False, path_type=Path),
     help="Read sensor files under this directory instead of / (testing).",
 )
-_tdp_option = click.option(
-    "--tdp",
-    "tdp_w",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
+_tdp_option = tdp_option(
     help="CPU power at full load in watts, for the estimate (default: from a CPU table, else 3.5 W/core).",
 )
 
@@ -105,14 +107,7 @@ def sources(tdp_w: float | None, as_json: bool, root: Path) -> None:
 
 
 @click.command("measure", context_settings={**CONTEXT, "ignore_unknown_options": True})
-@click.option(
-    "--power-source",
-    "power_source",
-    type=click.Choice(SOURCE_CHOICES),
-    default="auto",
-    show_default=True,
-    help="Power source to read.",
-)
+@power_source_option(help="Power source to read (default: auto, the best found).")
 @_tdp_option
 @click.option(
     "--gpus",
@@ -139,7 +134,7 @@ def sources(tdp_w: float | None, as_json: bool, root: Path) -> None:
 @click.argument("command", nargs=-1, required=True, type=click.UNPROCESSED)
 @user_errors
 def measure(
-    power_source: str,
+    power_source: str | None,
     tdp_w: float | None,
     gpus: list[int],
     trace: Path | None,
@@ -157,11 +152,11 @@ def measure(
 
     if shutil.which(command[0]) is None and not Path(command[0]).is_file():
         raise UsageFailure(f"command not found: {command[0]}")
-    if gpus and power_source not in ("auto", "nvml"):
+    if gpus and power_source not in (None, "nvml"):
         raise UsageFailure(f"--gpus selects NVIDIA GPUs and needs --power-source nvml, not {power_source}")
     if gpus:
         power_source = "nvml"  # GPU indices name NVML devices
-    meter = Meter(None if power_source == "auto" else power_source, tdp_w=tdp_w, gpus=gpus or None, root=root)
+    meter = Meter(power_source, tdp_w=tdp_w, gpus=gpus or None, root=root)
     sampler = None
     with meter, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ShortWindowWarning)

@@ -6,7 +6,16 @@ import sys
 
 import click
 
-from layerpower.cli._common import CONTEXT, UsageFailure, comma_ints, comma_list, user_errors
+from layerpower.cli._common import (
+    CONTEXT,
+    UsageFailure,
+    comma_ints,
+    comma_list,
+    power_source_option,
+    progress_option,
+    tdp_option,
+    user_errors,
+)
 
 #: the models ``--all`` profiles, cheapest first (so an interrupted run has the most models done)
 ALL_MODELS: tuple[str, ...] = (
@@ -52,12 +61,8 @@ ALL_MODELS: tuple[str, ...] = (
     "--dtype", "dtypes", default="fp32", show_default=True, help="fp32, fp16 or bf16 (comma-separated)."
 )
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
-@click.option(
-    "--power-source", default=None, help="nvml, rapl, jetson or estimate (default: the best found)."
-)
-@click.option(
-    "--tdp", "tdp_w", type=float, default=None, help="Full-load CPU power in W for the estimate source."
-)
+@power_source_option(help="nvml, rapl, jetson or estimate (default: the best found).")
+@tdp_option(help="Full-load CPU power in W for the estimate source.")
 @click.option(
     "--window",
     "window_s",
@@ -110,7 +115,7 @@ ALL_MODELS: tuple[str, ...] = (
     help="torch intra-op threads, here and in the whole-model processes (default: torch's).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffled trial schedule.")
-@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@progress_option()
 @user_errors
 def profile_model(
     models: tuple[str, ...],
@@ -132,7 +137,7 @@ def profile_model(
     idle_s: float | None,
     threads: int | None,
     seed: int,
-    no_progress: bool,
+    progress: bool,
 ) -> None:
     """Profile MODELS layer by layer on this machine.
 
@@ -142,8 +147,8 @@ def profile_model(
     meta.json. Every power figure names its source; the estimate source is marked as an estimate.
     """
     from layerpower.models.dtypes import normalize_dtype
-    from layerpower.profiling.profiler import ModelOutcome, profile_models
     from layerpower.profiling.settings import ProfileSettings
+    from layerpower.profiling.sweep import ModelOutcome, profile_models
     from layerpower.profiling.writer import check_output_root
 
     names = list(models) + comma_list(model_list)
@@ -188,7 +193,7 @@ def profile_model(
             tdp_w=tdp_w,
             settings=settings,
             resume=resume,
-            progress=not no_progress,
+            progress=progress,
             threads=threads,
             on_outcome=report,
         )

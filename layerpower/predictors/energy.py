@@ -126,7 +126,7 @@ def bundled_devices(root: Path = BUNDLED_ROOT) -> list[str]:
 
 def this_machine_ids(gpu: bool = True) -> list[str]:
     """Device ids of this machine, GPU first (``gpu=False``: the CPU only); none where they cannot be read."""
-    from layerpower.profiling.device import device_id
+    from layerpower.hardware import device_id
 
     ids: list[str] = []
     for device in ("cuda", "cpu") if gpu else ("cpu",):

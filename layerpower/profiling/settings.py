@@ -20,14 +20,29 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from layerpower.config.vocab import LAYER_KINDS
+from layerpower.config.vocab import LAYER_KINDS, POWER_SOURCES, PowerSourceName
+
+
+def _per_source(seconds: dict[PowerSourceName, float]) -> dict[str, float]:
+    """``seconds`` in :data:`POWER_SOURCES` order, refusing a table that misses or adds a source."""
+    if set(seconds) != set(POWER_SOURCES):
+        raise ValueError(f"per-source defaults name {sorted(seconds)}, not the sources {list(POWER_SOURCES)}")
+    return {name: float(seconds[name]) for name in POWER_SOURCES}
+
 
 #: default measurement window per power source, seconds
-DEFAULT_WINDOW_S: dict[str, float] = {"nvml": 1.0, "jetson": 1.0, "rapl": 0.25, "estimate": 0.05}
+DEFAULT_WINDOW_S: dict[str, float] = _per_source({"nvml": 1.0, "jetson": 1.0, "rapl": 0.25, "estimate": 0.05})
 #: default idle-power window per power source, seconds
-DEFAULT_IDLE_S: dict[str, float] = {"nvml": 2.0, "jetson": 2.0, "rapl": 1.0, "estimate": 0.5}
+DEFAULT_IDLE_S: dict[str, float] = _per_source({"nvml": 2.0, "jetson": 2.0, "rapl": 1.0, "estimate": 0.5})
 #: a window spans at least this many sensor update periods
 MIN_WINDOW_PERIODS = 3
+
+#: whole model: fresh processes measured, by default
+WHOLE_PROCESSES = 3
+#: whole model: forwards per process fill about this many seconds (clamped to WHOLE_REPEATS_RANGE)
+WHOLE_BUDGET_S = 2.0
+#: whole model: the fewest and most forwards per process chosen from the budget
+WHOLE_REPEATS_RANGE: tuple[int, int] = (5, 30)
 
 
 @dataclass(frozen=True)
@@ -52,10 +67,10 @@ class ProfileSettings:
     context_forwards: int | None = None
     context_budget_s: float = 1.0
     context_forwards_range: tuple[int, int] = (3, 20)
-    whole_processes: int = 3
+    whole_processes: int = WHOLE_PROCESSES
     whole_repeats: int | None = None
-    whole_budget_s: float = 2.0
-    whole_repeats_range: tuple[int, int] = (5, 30)
+    whole_budget_s: float = WHOLE_BUDGET_S
+    whole_repeats_range: tuple[int, int] = WHOLE_REPEATS_RANGE
     kinds: tuple[str, ...] = LAYER_KINDS
     dedup: bool = True
     throwaway: bool = True
@@ -96,13 +111,13 @@ class ProfileSettings:
         """In-context forwards for a model whose forward takes ``forward_s`` seconds."""
         if self.context_forwards is not None:
             return self.context_forwards
-        return _clamp_count(self.context_budget_s, forward_s, self.context_forwards_range)
+        return clamp_count(self.context_budget_s, forward_s, self.context_forwards_range)
 
     def repeats_for(self, forward_s: float) -> int:
         """Whole-model forwards per process for a forward of ``forward_s`` seconds."""
         if self.whole_repeats is not None:
             return self.whole_repeats
-        return _clamp_count(self.whole_budget_s, forward_s, self.whole_repeats_range)
+        return clamp_count(self.whole_budget_s, forward_s, self.whole_repeats_range)
 
     def with_(self, **changes: Any) -> ProfileSettings:
         """A copy with some fields changed (``None`` values are ignored)."""
@@ -117,7 +132,8 @@ class ProfileSettings:
         return out
 
 
-def _clamp_count(budget_s: float, each_s: float, bounds: tuple[int, int]) -> int:
+def clamp_count(budget_s: float, each_s: float, bounds: tuple[int, int]) -> int:
+    """How many runs of ``each_s`` seconds fill ``budget_s`` seconds, clamped to ``bounds`` (low, high)."""
     low, high = bounds
     if not each_s > 0:
         return high

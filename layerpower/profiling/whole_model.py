@@ -28,17 +28,50 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from layerpower.errors import LayerpowerError
+from layerpower.profiling.progress import progress_bar
+from layerpower.profiling.settings import WHOLE_BUDGET_S, WHOLE_PROCESSES, WHOLE_REPEATS_RANGE, clamp_count
 
 if TYPE_CHECKING:
     from torch import nn
 
 #: warm-up forwards before timing, in every process
 WARMUP_FORWARDS = 2
-#: default forwards per process: enough to fill this many seconds, clamped to REPEATS_RANGE
-DEFAULT_BUDGET_S = 2.0
-REPEATS_RANGE = (5, 30)
 #: a worker process that runs longer than this is stopped (seconds)
 WORKER_TIMEOUT_S = 3600.0
+
+
+@dataclass(frozen=True)
+class WholeModelPlan:
+    """How every process measures a model, the same in a worker and in the calling process.
+
+    On ``device`` with ``power_source`` (None: the best found; ``tdp_w``, in W, for the estimate). A
+    config's forwards per process, where not given, fill ``budget_s`` seconds, clamped to
+    ``repeats_range``. ``input_shape`` (per sample, no batch dim) applies to an ``nn.Module``.
+    """
+
+    device: str = "cpu"
+    power_source: str | None = None
+    tdp_w: float | None = None
+    budget_s: float = WHOLE_BUDGET_S
+    repeats_range: tuple[int, int] = WHOLE_REPEATS_RANGE
+    input_shape: Sequence[int] | None = None
+
+    def worker_options(self) -> list[str]:
+        """The worker's command-line options for this plan (see :func:`main`; not ``input_shape``)."""
+        low, high = self.repeats_range
+        options = [
+            "--device",
+            str(self.device),
+            "--budget",
+            str(self.budget_s),
+            "--repeats-range",
+            f"{low}:{high}",
+        ]
+        if self.power_source:
+            options += ["--power-source", self.power_source]
+        if self.tdp_w is not None:
+            options += ["--tdp", str(self.tdp_w)]
+        return options
 
 
 @dataclass(frozen=True)
@@ -92,14 +125,14 @@ def measure_whole_model(
     batch_size: int = 1,
     dtype: str = "float32",
     device: str = "cpu",
-    processes: int = 3,
+    processes: int = WHOLE_PROCESSES,
     repeats: int | None = None,
     power_source: str | None = None,
     *,
     tdp_w: float | None = None,
     idle_power_w: float | None = None,
-    budget_s: float = DEFAULT_BUDGET_S,
-    repeats_range: tuple[int, int] = REPEATS_RANGE,
+    budget_s: float = WHOLE_BUDGET_S,
+    repeats_range: tuple[int, int] = WHOLE_REPEATS_RANGE,
     input_shape: Sequence[int] | None = None,
 ) -> WholeModelResult:
     """Measure ``model`` (a zoo name, or an ``nn.Module`` measured in this process) end to end.
@@ -110,19 +143,8 @@ def measure_whole_model(
     ``Meter.idle_power``) gives ``dynamic_power_w``. ``input_shape`` (per sample, no batch dim) applies to
     an ``nn.Module``; a name uses the zoo's natural input shape.
     """
-    results = measure_whole_model_configs(
-        model,
-        [(batch_size, dtype)],
-        device=device,
-        processes=processes,
-        repeats=repeats,
-        power_source=power_source,
-        tdp_w=tdp_w,
-        idle_power_w=idle_power_w,
-        budget_s=budget_s,
-        repeats_range=repeats_range,
-        input_shape=input_shape,
-    )
+    plan = WholeModelPlan(device, power_source, tdp_w, budget_s, repeats_range, input_shape)
+    results = _measure(model, [(batch_size, dtype)], plan, processes, repeats, idle_power_w)
     return next(iter(results.values()))
 
 
@@ -131,13 +153,13 @@ def measure_whole_model_configs(
     configs: Sequence[tuple[int, str]],
     *,
     device: str = "cpu",
-    processes: int = 3,
+    processes: int = WHOLE_PROCESSES,
     repeats: int | None = None,
     power_source: str | None = None,
     tdp_w: float | None = None,
     idle_power_w: float | None = None,
-    budget_s: float = DEFAULT_BUDGET_S,
-    repeats_range: tuple[int, int] = REPEATS_RANGE,
+    budget_s: float = WHOLE_BUDGET_S,
+    repeats_range: tuple[int, int] = WHOLE_REPEATS_RANGE,
     input_shape: Sequence[int] | None = None,
     progress: bool = False,
 ) -> dict[tuple[int, str], WholeModelResult]:
@@ -146,6 +168,21 @@ def measure_whole_model_configs(
     Returns one result per config, keyed by (batch size, canonical dtype name). ``progress`` shows a bar
     over the processes on stderr.
     """
+    plan = WholeModelPlan(device, power_source, tdp_w, budget_s, repeats_range, input_shape)
+    return _measure(model, configs, plan, processes, repeats, idle_power_w, progress=progress)
+
+
+def _measure(
+    model: str | nn.Module,
+    configs: Sequence[tuple[int, str]],
+    plan: WholeModelPlan,
+    processes: int,
+    repeats: int | None,
+    idle_power_w: float | None,
+    *,
+    progress: bool = False,
+) -> dict[tuple[int, str], WholeModelResult]:
+    """What both public functions do: ``processes`` runs (one in this process for a module or 0), combined."""
     from layerpower.models.dtypes import normalize_dtype
 
     configs = [(int(b), normalize_dtype(d)) for b, d in configs]
@@ -160,31 +197,12 @@ def measure_whole_model_configs(
     chosen: dict[tuple[int, str], int | None] = dict.fromkeys(configs, repeats)
     runs: list[list[ProcessResult]] = []
     count = 1 if in_process else processes
-    bar = _bar(progress, f"{name} whole model", count)
+    bar = progress_bar(progress, f"{name} whole model", count, unit="process")
     for _ in range(count):
         if in_process:
-            results = measure_in_process(
-                model,
-                configs,
-                device=device,
-                repeats=chosen,
-                power_source=power_source,
-                tdp_w=tdp_w,
-                budget_s=budget_s,
-                repeats_range=repeats_range,
-                input_shape=input_shape,
-            )
+            results = measure_in_process(model, configs, plan, repeats=chosen)
         else:
-            results = _run_worker(
-                str(model),
-                configs,
-                device=device,
-                repeats=chosen,
-                power_source=power_source,
-                tdp_w=tdp_w,
-                budget_s=budget_s,
-                repeats_range=repeats_range,
-            )
+            results = _run_worker(str(model), configs, plan, repeats=chosen)
         for result in results:
             chosen[(result.batch_size, result.dtype)] = result.repeats
         runs.append(results)
@@ -193,14 +211,8 @@ def measure_whole_model_configs(
     out: dict[tuple[int, str], WholeModelResult] = {}
     for config in configs:
         per = [r for run in runs for r in run if (r.batch_size, r.dtype) == config]
-        out[config] = _combine(name, config, device, per, 0 if in_process else processes, idle_power_w)
+        out[config] = _combine(name, config, plan.device, per, 0 if in_process else processes, idle_power_w)
     return out
-
-
-def _bar(enabled: bool, label: str, total: int) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=label, unit="process", disable=not enabled, file=sys.stderr, leave=False)
 
 
 def _combine(
@@ -243,34 +255,33 @@ def _combine(
 def measure_in_process(
     model: str | nn.Module,
     configs: Sequence[tuple[int, str]],
-    *,
-    device: str = "cpu",
+    plan: WholeModelPlan | None = None,
     repeats: dict[tuple[int, str], int | None] | int | None = None,
-    power_source: str | None = None,
-    tdp_w: float | None = None,
-    budget_s: float = DEFAULT_BUDGET_S,
-    repeats_range: tuple[int, int] = REPEATS_RANGE,
-    input_shape: Sequence[int] | None = None,
 ) -> list[ProcessResult]:
-    """Measure ``model`` in this process for each (batch size, dtype); what one worker process does."""
+    """Measure ``model`` in this process for each (batch size, dtype); what one worker process does.
+
+    ``repeats``: forwards per config (a count for all, or per (batch size, dtype); None: from the plan's
+    budget). ``plan`` defaults to :class:`WholeModelPlan` ``()`` (CPU, best power source).
+    """
     import torch
 
     from layerpower.models.dtypes import normalize_dtype, torch_dtype
     from layerpower.models.zoo import DEFAULT_INPUT_SHAPE, build_model, resolve_model
     from layerpower.profiling.meter import Meter
-    from layerpower.profiling.settings import _clamp_count
     from layerpower.profiling.timing import Stopwatch, sync_function
 
+    plan = plan or WholeModelPlan()
+    device = plan.device
     if isinstance(model, str):
         entry = resolve_model(model)
         shape = tuple(entry.input_shape)
         base = build_model(entry, device=device)
     else:
-        shape = tuple(input_shape or getattr(model, "input_shape", DEFAULT_INPUT_SHAPE))
+        shape = tuple(plan.input_shape or getattr(model, "input_shape", DEFAULT_INPUT_SHAPE))
         base = model.to(device).eval()
     sync = sync_function(device)
     out: list[ProcessResult] = []
-    with Meter(power_source, tdp_w=tdp_w, warn_short=False) as meter, torch.no_grad():
+    with Meter(plan.power_source, tdp_w=plan.tdp_w, warn_short=False) as meter, torch.no_grad():
         for batch_size, dtype_name in configs:
             dtype_name = normalize_dtype(dtype_name)
             net = base.to(torch_dtype(dtype_name))
@@ -283,7 +294,7 @@ def measure_in_process(
                 net(x)
                 warm = watch.stop()
             wanted = repeats.get((int(batch_size), dtype_name)) if isinstance(repeats, dict) else repeats
-            count = int(wanted) if wanted else _clamp_count(budget_s, warm, repeats_range)
+            count = int(wanted) if wanted else clamp_count(plan.budget_s, warm, plan.repeats_range)
             times: list[float] = []
             with meter.window(sync=sync) as window:
                 for _ in range(count):
@@ -326,22 +337,14 @@ def _worker_env() -> dict[str, str]:
 def _run_worker(
     model: str,
     configs: Sequence[tuple[int, str]],
-    *,
-    device: str,
+    plan: WholeModelPlan,
     repeats: dict[tuple[int, str], int | None],
-    power_source: str | None,
-    tdp_w: float | None,
-    budget_s: float,
-    repeats_range: tuple[int, int],
 ) -> list[ProcessResult]:
-    command = [sys.executable, "-m", "layerpower.profiling.whole_model", "--model", model, "--device", device]
+    """Measure ``model`` in one fresh worker process (``python -m layerpower.profiling.whole_model``)."""
+    command = [sys.executable, "-m", "layerpower.profiling.whole_model", "--model", model]
     for batch_size, dtype_name in configs:
         command += ["--config", f"{batch_size}:{dtype_name}:{repeats.get((batch_size, dtype_name)) or 0}"]
-    command += ["--budget", str(budget_s), "--repeats-range", f"{repeats_range[0]}:{repeats_range[1]}"]
-    if power_source:
-        command += ["--power-source", power_source]
-    if tdp_w is not None:
-        command += ["--tdp", str(tdp_w)]
+    command += plan.worker_options()
     try:
         done = subprocess.run(
             command, capture_output=True, text=True, env=_worker_env(), timeout=WORKER_TIMEOUT_S, check=False
@@ -380,8 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="BATCH:DTYPE[:REPEATS] (REPEATS 0: choose from --budget)",
     )
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET_S)
-    parser.add_argument("--repeats-range", default=f"{REPEATS_RANGE[0]}:{REPEATS_RANGE[1]}")
+    parser.add_argument("--budget", type=float, default=WHOLE_BUDGET_S)
+    parser.add_argument("--repeats-range", default=f"{WHOLE_REPEATS_RANGE[0]}:{WHOLE_REPEATS_RANGE[1]}")
     parser.add_argument("--power-source", default=None)
     parser.add_argument("--tdp", type=float, default=None)
     args = parser.parse_args(argv)
@@ -397,16 +400,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         from layerpower.models.dtypes import normalize_dtype
 
         repeats = {(b, normalize_dtype(d)): r for (b, d), r in repeats.items()}
-        results = measure_in_process(
-            args.model,
-            configs,
-            device=args.device,
-            repeats=repeats,
-            power_source=args.power_source,
-            tdp_w=args.tdp,
-            budget_s=args.budget,
-            repeats_range=(low, high),
-        )
+        plan = WholeModelPlan(args.device, args.power_source, args.tdp, args.budget, (low, high))
+        results = measure_in_process(args.model, configs, plan, repeats)
     except LayerpowerError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

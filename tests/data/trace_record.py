@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from layerpower.hardware import device_id
 from layerpower.io import write_csv_atomic, write_json_atomic
-from layerpower.profiling.device import device_id
 from layerpower.profiling.meter import Meter
 from layerpower.profiling.sampler import Sampler
 

@@ -13,8 +13,8 @@ from layerpower.dataset import DatasetBuilder, build_dataset
 
 @pytest.fixture(scope="module")
 def lenet_profile(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from layerpower.profiling.profiler import profile_models
     from layerpower.profiling.settings import ProfileSettings
+    from layerpower.profiling.sweep import profile_models
 
     root = tmp_path_factory.mktemp("profiled") / "training_data"
     settings = ProfileSettings(

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from layerpower.cli.profile import profile_model
 from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSION
 from layerpower.config.vocab import LAYER_KINDS
-from layerpower.profiling.device import device_id
+from layerpower.hardware import device_id
 
 #: quick settings: short windows, one trial, one traced forward, whole model in this process
 QUICK = [

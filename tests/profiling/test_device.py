@@ -14,7 +14,7 @@ from power_fakes import (
 )
 
 from layerpower.errors import LayerpowerError
-from layerpower.profiling.device import device_id, device_name, slugify
+from layerpower.hardware import device_id, device_name, slugify
 
 
 @pytest.mark.parametrize(

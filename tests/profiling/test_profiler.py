@@ -9,8 +9,9 @@ import pytest
 from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS
 from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
-from layerpower.profiling.profiler import LayerProfiler, profile_models
+from layerpower.profiling.profiler import LayerProfiler
 from layerpower.profiling.settings import ProfileSettings
+from layerpower.profiling.sweep import profile_models
 
 QUICK = ProfileSettings(
     window_s=0.005, trials=2, context_forwards=2, whole_processes=0, whole_repeats=2, idle_s=0.02

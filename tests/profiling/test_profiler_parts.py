@@ -21,7 +21,7 @@ from layerpower.profiling.isolated import (
     summarize,
 )
 from layerpower.profiling.meter import Meter
-from layerpower.profiling.profiler import _dedup_groups
+from layerpower.profiling.rows import dedup_groups as _dedup_groups
 from layerpower.profiling.settings import ProfileSettings
 from layerpower.profiling.writer import ModelFolder, check_output_root, config_key, model_folder_name
 
@@ -175,7 +175,7 @@ def test_output_folder_that_is_a_file_is_refused(tmp_path) -> None:
 
 
 def test_consistency_flags_a_disturbed_configuration() -> None:
-    from layerpower.profiling.profiler import consistency
+    from layerpower.profiling.rows import consistency
 
     quiet = consistency({"runtime_s": 0.030, "sum_runtime_s": 0.029, "sum_runtime_isolated_s": 0.027}, 0.05)
     assert quiet["problems"] == []

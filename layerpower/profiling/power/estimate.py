@@ -37,7 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from layerpower.errors import PowerSourceError
-from layerpower.profiling.power.base import AveragePower, PowerSource, read_text
+from layerpower.hardware import cpu_model_name
+from layerpower.profiling.power.base import AveragePower, PowerSource
 
 #: Cloud Carbon Footprint, methodology, "Compute": AWS average max watts per vCPU (SPECpower-based)
 DEFAULT_W_PER_CORE = 3.5
@@ -76,19 +77,6 @@ class TdpChoice:
 
     tdp_w: float
     origin: str
-
-
-def cpu_model_name(root: str | Path = "/") -> str:
-    """The CPU model name from ``<root>/proc/cpuinfo`` ("" when it has none, e.g. some ARM boards)."""
-    try:
-        text = read_text(Path(root) / "proc" / "cpuinfo")
-    except OSError:
-        return ""
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() in ("model name", "cpu model", "hardware") and value.strip():
-            return value.strip()
-    return ""
 
 
 def _tokens(name: str) -> list[str]:

@@ -59,25 +59,6 @@ def _describe(exc: BaseException) -> str:
     return f"{exc} ({type(exc).__name__})"
 
 
-def nvml_device_names() -> list[str]:
-    """Names of the NVIDIA GPUs NVML sees, in index order ([] when NVML is absent). Never raises."""
-    try:
-        nvml = import_pynvml()
-        nvml.nvmlInit()
-    except Exception:
-        return []
-    try:
-        return [
-            str(nvml.nvmlDeviceGetName(nvml.nvmlDeviceGetHandleByIndex(i)))
-            for i in range(nvml.nvmlDeviceGetCount())
-        ]
-    except Exception:
-        return []
-    finally:
-        with contextlib.suppress(Exception):
-            nvml.nvmlShutdown()
-
-
 class NvmlSource(PowerSource):
     """Energy and power of NVIDIA GPUs (devices ``gpu0``, ``gpu1``, ... by NVML index)."""
 
