@@ -17,10 +17,12 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from layerpower.config.vocab import PrecisionName
 from layerpower.experiments.backends.base import ADAM_EPSILON, Backend, EpochRecord
 from layerpower.experiments.tasks import CLASSIFICATION, Layer
 
-_POLICIES = {
+#: the Keras dtype policy of each precision (:data:`layerpower.config.vocab.PRECISIONS`)
+_POLICIES: dict[PrecisionName, str] = {
     "fp32": "float32",
     "fp16": "float16",
     "bf16": "bfloat16",
