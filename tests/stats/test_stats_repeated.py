@@ -13,7 +13,7 @@ from PIL import Image
 
 from layerpower.errors import LayerpowerError
 from layerpower.stats import run_repeated_benchmarks
-from layerpower.stats.repeated import METRICS
+from layerpower.experiments.repeated import METRICS
 
 
 @pytest.fixture(scope="module")
