@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import inspect
 import itertools
 import json
 import os
@@ -123,29 +124,21 @@ def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
-def run_experiments(
-    *axes: Sequence[Any],
-    out: str | os.PathLike[str] = "results",
-    resume: bool = False,
-    timeout_s: float | None = None,
-    progress: bool = True,
-    python: str = sys.executable,
-    **settings: Any,
-) -> pd.DataFrame:
+def run_experiments(*axes: Sequence[Any], **fields: Any) -> pd.DataFrame:
     """Run ``SweepSpec(*axes, settings=RunSettings(**settings))`` with :func:`run_sweep`.
 
     The axes are backends, models, complexities, precisions and seeds, positionally or by name (see
-    :class:`SweepSpec` for their defaults); ``settings`` are the keyword fields of :class:`RunSettings`
-    (epochs, batch_size, ...).
+    :class:`SweepSpec` for their defaults); ``fields`` are the keyword options of :func:`run_sweep` (``out``,
+    ``resume``, ``timeout_s``, ``progress``, ``python``) and the fields of :class:`RunSettings` (``epochs``,
+    ``batch_size``, ...).
     """
-    return run_sweep(
-        SweepSpec.build(*axes, **settings),
-        out=out,
-        resume=resume,
-        timeout_s=timeout_s,
-        progress=progress,
-        python=python,
-    )
+    options = {name: fields.pop(name) for name in _sweep_options() if name in fields}
+    return run_sweep(SweepSpec.build(*axes, **fields), **options)
+
+
+def _sweep_options() -> list[str]:
+    """The keyword options of :func:`run_sweep` (all its parameters but the spec)."""
+    return [name for name in inspect.signature(run_sweep).parameters if name != "spec"]
 
 
 def run_sweep(
