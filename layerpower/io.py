@@ -1,4 +1,4 @@
-"""Atomic file writes: write to a temporary file beside the target, then rename.
+"""Atomic file writes (write to a temporary file beside the target, then rename) and JSON-safe values.
 
 An interrupted run never leaves a half-written file, and a re-run can trust every file it finds.
 """
@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -61,3 +62,19 @@ def write_json_atomic(data: Any, path: str | os.PathLike[str]) -> Path:
         json.dump(data, handle, indent=2, sort_keys=False, default=str)
         handle.write("\n")
     return Path(path)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` ready for strict JSON: NaN/inf floats as ``None``, numpy scalars as Python ones, keys as str.
+
+    Nested dicts, lists and tuples (as lists) are converted throughout; anything else is returned as is.
+    """
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value

@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from layerpower.cli._common import CONTEXT, comma_list, user_errors
+from layerpower.cli._common import (
+    CONTEXT,
+    comma_list,
+    power_source_option,
+    progress_option,
+    tdp_option,
+    user_errors,
+)
+from layerpower.config.vocab import BACKENDS, COMPLEXITIES, PRECISIONS, TASKS
 
-_BACKENDS = "torch,jax,tf-keras,jax-keras,torch-keras"
-_PRECISIONS = "fp32,fp16,bf16,mixed-fp16,mixed-bf16"
+_BACKENDS = ",".join(BACKENDS)
+_PRECISIONS = ",".join(PRECISIONS)
 
 
 def _seeds(values: tuple[str, ...]) -> list[int]:
@@ -25,8 +34,10 @@ def _seeds(values: tuple[str, ...]) -> list[int]:
 
 @click.command("run-experiments", context_settings=CONTEXT)
 @click.option("--backends", default=_BACKENDS, show_default=True, help="Comma list of backends.")
-@click.option("--models", default="mlp,cnn,lstm", show_default=True, help="Comma list of tasks.")
-@click.option("--complexity", default="simple", show_default=True, help="Comma list: simple, complex.")
+@click.option("--models", default=",".join(TASKS), show_default=True, help="Comma list of tasks.")
+@click.option(
+    "--complexity", default="simple", show_default=True, help=f"Comma list: {', '.join(COMPLEXITIES)}."
+)
 @click.option(
     "--precisions",
     default="fp32",
@@ -62,16 +73,8 @@ def _seeds(values: tuple[str, ...]) -> list[int]:
     "--resume", is_flag=True, help="Skip runs that already have a finished folder with the same config."
 )
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), help="Seconds per run.")
-@click.option(
-    "--power-source",
-    type=click.Choice(["auto", "nvml", "rapl", "jetson", "estimate"]),
-    default="auto",
-    show_default=True,
-    help="Power source of the background sampler.",
-)
-@click.option(
-    "--tdp", "tdp_w", type=click.FloatRange(min=0, min_open=True), help="CPU TDP in W for the estimate."
-)
+@power_source_option(help="Power source of the background sampler (default: auto, the best found).")
+@tdp_option(help="CPU TDP in W for the estimate.")
 @click.option(
     "--sample-interval",
     "sample_interval_s",
@@ -83,7 +86,7 @@ def _seeds(values: tuple[str, ...]) -> list[int]:
 @click.option(
     "--threads", type=click.IntRange(min=1), help="CPU threads per library (default: each library's own)."
 )
-@click.option("--progress/--no-progress", default=True, show_default=True, help="Progress bar on stderr.")
+@progress_option(help="Progress bar on stderr (--quiet: none).")
 @user_errors
 def run_experiments(
     backends: str,
@@ -92,20 +95,11 @@ def run_experiments(
     precisions: str,
     seed_option: str,
     more_seeds: tuple[str, ...],
-    epochs: int,
-    batch_size: int,
-    dataset: str,
-    data_dir: Path | None,
-    limit: int | None,
-    learning_rate: float,
     out: Path,
     resume: bool,
     timeout_s: float | None,
-    power_source: str,
-    tdp_w: float | None,
-    sample_interval_s: float,
-    threads: int | None,
     progress: bool,
+    **settings: Any,
 ) -> None:
     """Train and test every backend x model x complexity x precision x seed, one subprocess per run.
 
@@ -113,29 +107,18 @@ def run_experiments(
     train.csv, test.csv, train_samples.csv, test_samples.csv, global_metrics.csv and config.json; a failed
     run leaves config.json and error.txt only, and the sweep goes on. Prints a summary at the end.
     """
-    from layerpower.experiments.runner import run_experiments as run
+    from layerpower.experiments.config import RunSettings, SweepSpec
+    from layerpower.experiments.runner import run_sweep
 
-    frame = run(
+    spec = SweepSpec(
         comma_list(backends),
         comma_list(models),
         comma_list(complexity),
         comma_list(precisions),
         _seeds((seed_option, *more_seeds)),
-        epochs=epochs,
-        batch_size=batch_size,
-        dataset=dataset,
-        data_dir=data_dir,
-        limit=limit,
-        learning_rate=learning_rate,
-        sample_interval_s=sample_interval_s,
-        power_source=power_source,
-        tdp_w=tdp_w,
-        threads=threads,
-        out=out,
-        resume=resume,
-        timeout_s=timeout_s,
-        progress=progress,
+        settings=RunSettings(**settings),  # the remaining options are named as the RunSettings fields
     )
+    frame = run_sweep(spec, out=out, resume=resume, timeout_s=timeout_s, progress=progress)
     counts = frame["status"].value_counts()
     table = frame[["backend", "model", "complexity", "precision", "seed", "status", "wall_time_s"]].copy()
     table["wall_time_s"] = table["wall_time_s"].map(lambda s: f"{s:.1f}")

@@ -12,7 +12,16 @@ from typing import Any
 
 import click
 
-from layerpower.cli._common import CONTEXT, UsageFailure, comma_list, echo_json, user_errors
+from layerpower.cli._common import (
+    CONTEXT,
+    UsageFailure,
+    comma_list,
+    echo_json,
+    power_source_option,
+    progress_option,
+    user_errors,
+)
+from layerpower.config.vocab import REPEATED_PRECISIONS
 
 
 def _num(value: Any, digits: int = 4) -> str:
@@ -68,10 +77,10 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
     help="Plot power/utilisation/memory over time for at most this many runs.",
 )
 @click.option("--no-figures", is_flag=True, help="Write the tables only (fast).")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@progress_option(help="Progress bars on stderr (--quiet: none).")
 @user_errors
 def analyze(
-    results: str, out: str, ci: str, cv_threshold: float, max_timelines: int, no_figures: bool, quiet: bool
+    results: str, out: str, ci: str, cv_threshold: float, max_timelines: int, no_figures: bool, progress: bool
 ) -> None:
     """Summarise the experiment results in RESULTS into tables, figures and one index.html.
 
@@ -81,7 +90,7 @@ def analyze(
     from layerpower.stats.report import build_report
     from layerpower.stats.results import read_results
 
-    frame = read_results(results, progress=not quiet)
+    frame = read_results(results, progress=progress)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         report = build_report(
@@ -91,7 +100,7 @@ def analyze(
             cv_threshold=cv_threshold,
             max_timelines=max_timelines,
             figures=not no_figures,
-            progress=not quiet,
+            progress=progress,
         )
     click.echo(f"{frame.summary_line()}")
     if report.notes:
@@ -120,7 +129,7 @@ def analyze(
     "--precisions",
     default="float32,bfloat16,int8",
     show_default=True,
-    help="Precision modes: float32, float16, bfloat16, int8.",
+    help=f"Precision modes: {', '.join(REPEATED_PRECISIONS)}.",
 )
 @click.option("--epochs", type=int, default=2, show_default=True, help="Training epochs per run.")
 @click.option(
@@ -134,9 +143,7 @@ def analyze(
     show_default=True,
     help="sklearn digits, or synthetic 64-feature 10-class data.",
 )
-@click.option(
-    "--power-source", default=None, help="nvml | rapl | jetson | estimate [default: the best found]."
-)
+@power_source_option(help="Power source [default: the best found].")
 @click.option(
     "--out",
     "out",
@@ -146,7 +153,7 @@ def analyze(
     help="Folder for raw_runs.csv, summary_stats.csv/.json and the figures.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the summaries as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_option()
 @user_errors
 def benchmark_repeated(
     repeats: int,
@@ -161,7 +168,7 @@ def benchmark_repeated(
     power_source: str | None,
     out: str,
     as_json: bool,
-    quiet: bool,
+    progress: bool,
 ) -> None:
     """Train a small MLP at several precisions, REPEATS times each, and summarise time, latency, memory,
     accuracy and energy (mean, std, 95% CI by Student's t)."""
@@ -169,7 +176,7 @@ def benchmark_repeated(
         sizes = [int(v) for v in comma_list(layers)]
     except ValueError:
         raise UsageFailure(f"--layers must be comma-separated integers, got {layers!r}") from None
-    from layerpower.stats.repeated import run_repeated_benchmarks
+    from layerpower.experiments.repeated import run_repeated_benchmarks
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
@@ -185,7 +192,7 @@ def benchmark_repeated(
             out,
             dataset=dataset,
             power_source=power_source,
-            progress=not quiet,
+            progress=progress,
         )
     _echo_warnings([w for w in caught if issubclass(w.category, UserWarning)])
     if as_json:
@@ -249,9 +256,7 @@ def format_benchmark(summaries: list[dict[str, Any]]) -> str:
     help="Predictor bundle folder [default: the bundled one for this machine].",
 )
 @click.option("--device-id", default=None, help="Use the bundled predictors of this device.")
-@click.option(
-    "--power-source", default=None, help="nvml | rapl | jetson | estimate [default: the best found]."
-)
+@power_source_option(help="Power source [default: the best found].")
 @click.option(
     "--out",
     "out",
@@ -260,7 +265,7 @@ def format_benchmark(summaries: list[dict[str, Any]]) -> str:
     help="Write validation.csv, validation_summary.json and predicted_vs_measured.png here.",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the table and summary as JSON.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@progress_option()
 @user_errors
 def validate_energy(
     model: str | None,
@@ -276,7 +281,7 @@ def validate_energy(
     power_source: str | None,
     out: str | None,
     as_json: bool,
-    quiet: bool,
+    progress: bool,
 ) -> None:
     """Check predicted energy and runtime against repeated measured runs of whole models."""
     names = ([model] if model else []) + comma_list(models)
@@ -297,7 +302,7 @@ def validate_energy(
             predictors=predictors,
             device_id=device_id,
             power_source=power_source,
-            progress=not quiet,
+            progress=progress,
         )
     _echo_warnings([w for w in caught if issubclass(w.category, UserWarning)])
     summary = validation_summary(frame)

@@ -1,39 +1,48 @@
-"""One experiment run's configuration, and the names of its result folder.
+"""One experiment run's configuration, a sweep of runs, and the names of a run's result folder.
 
 A run lives in ``<out>/<seed>/<timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>/``. Field
 values never contain ``_`` (backends are ``tf-keras``, precisions ``mixed-fp16``; the timestamp is
-``YYYYmmddTHHMMSS``), so :func:`parse_run_name` can split a folder name on ``_``.
+``YYYYmmddTHHMMSS``), so :func:`parse_run_name` can split a folder name into its fields.
+
+Each field is declared once: :class:`RunSettings` holds how runs train and measure, :class:`RunConfig` adds
+the five fields that name a run, and :class:`SweepSpec` the axes of a sweep with the settings of all its
+runs. This module imports only :mod:`layerpower.config`, :mod:`layerpower.errors` and the experiment spec
+modules, so :mod:`layerpower.stats` may read run folders through it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from layerpower.config.vocab import TIMESTAMP_FORMAT
 from layerpower.errors import LayerpowerError
 from layerpower.experiments.backends import BACKENDS
 from layerpower.experiments.precision import canonical_precision
 from layerpower.experiments.tasks import COMPLEXITIES, MODELS
 
 CONFIG_SCHEMA_VERSION = 1
-TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S"
 RUN_NAME_FIELDS: tuple[str, ...] = ("timestamp", "backend", "model", "complexity", "precision", "seed")
-_TIMESTAMP_RE = re.compile(r"^\d{8}T\d{6}$")
+#: the fields of a run folder name that identify the run (all but the timestamp)
+RUN_KEY_FIELDS: tuple[str, ...] = RUN_NAME_FIELDS[1:]
+
+_FIELD = r"[A-Za-z0-9.+-]+"
+#: a run folder name; the older ``mixed_fp16`` spelling of a precision is accepted
+RUN_NAME_RE = re.compile(
+    rf"^(?P<timestamp>\d{{8}}T\d{{6}})_(?P<backend>{_FIELD})_(?P<model>{_FIELD})_(?P<complexity>{_FIELD})"
+    rf"_(?P<precision>(?:mixed_)?{_FIELD})_(?P<seed>-?\d+)$"
+)
 
 
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines one run. Two runs with equal configs are the same run (``--resume``)."""
+@dataclass(frozen=True, kw_only=True)
+class RunSettings:
+    """How a run trains and measures: every field of :class:`RunConfig` but the five that name the run."""
 
-    backend: str
-    model: str
-    complexity: str
-    precision: str
-    seed: int
     epochs: int = 5
     batch_size: int = 32
     dataset: str = "auto"  # digits | mnist | cifar10 | sequence (lstm) | auto: detected in data_dir
@@ -41,9 +50,32 @@ class RunConfig:
     limit: int | None = None  # at most this many training samples (quick checks)
     learning_rate: float = 1e-3
     sample_interval_s: float = 0.1
-    power_source: str = "auto"  # auto | nvml | rapl | jetson | estimate
+    power_source: str | None = "auto"  # auto (or None) | nvml | rapl | jetson | estimate
     tdp_w: float | None = None  # for the estimate only
     threads: int | None = None  # CPU threads per library (None: each library's default)
+
+    def _check_settings(self) -> None:
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) <= 0:
+                raise LayerpowerError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        for name in ("limit", "threads"):
+            value = getattr(self, name)
+            if value is not None and int(value) <= 0:
+                raise LayerpowerError(f"{name} must be a positive integer, got {value}")
+
+
+@dataclass(frozen=True)
+class RunConfig(RunSettings):
+    """Everything that defines one run. Two runs with equal configs are the same run (``--resume``).
+
+    ``RunConfig(backend, model, complexity, precision, seed, *, <RunSettings fields>)``.
+    """
+
+    backend: str
+    model: str
+    complexity: str
+    precision: str
+    seed: int
 
     def __post_init__(self) -> None:
         if self.backend not in BACKENDS:
@@ -55,28 +87,29 @@ class RunConfig:
                 f"unknown complexity {self.complexity!r}", f"choose from {', '.join(COMPLEXITIES)}"
             )
         object.__setattr__(self, "precision", canonical_precision(self.precision))
+        if self.power_source is None:
+            object.__setattr__(self, "power_source", "auto")
         if self.model == "lstm":  # the sequence task is generated: no image data
             object.__setattr__(self, "dataset", "sequence")
             object.__setattr__(self, "data_dir", None)
         elif self.dataset in ("auto", "", None) and not self.data_dir:
             object.__setattr__(self, "dataset", "digits")
-        for name in ("epochs", "batch_size"):
-            if int(getattr(self, name)) <= 0:
-                raise LayerpowerError(f"{name} must be a positive integer, got {getattr(self, name)}")
-        for name in ("limit", "threads"):
-            value = getattr(self, name)
-            if value is not None and int(value) <= 0:
-                raise LayerpowerError(f"{name} must be a positive integer, got {value}")
+        self._check_settings()
+
+    @classmethod
+    def from_settings(cls, settings: RunSettings, **names: Any) -> RunConfig:
+        """The run named by ``names`` (backend, model, complexity, precision, seed) with ``settings``."""
+        return cls(**names, **_settings_dict(settings))
 
     def to_dict(self) -> dict[str, Any]:
         """The config as a plain dict (the keys of ``config.json`` that identify the run)."""
-        return dataclasses.asdict(self)
+        return {**{name: getattr(self, name) for name in RUN_KEY_FIELDS}, **_settings_dict(self)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         """Rebuild a config from :meth:`to_dict` output (extra keys such as ``run_name`` are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
-        missing = {"backend", "model", "complexity", "precision", "seed"} - set(data)
+        missing = set(RUN_KEY_FIELDS) - set(data)
         if missing:
             raise LayerpowerError(f"run config lacks {', '.join(sorted(missing))}")
         return cls(**{k: v for k, v in data.items() if k in names})
@@ -95,18 +128,50 @@ class RunConfig:
         return Path(out) / str(self.seed) / self.run_name(when)
 
 
+def _settings_dict(settings: RunSettings) -> dict[str, Any]:
+    return {f.name: getattr(settings, f.name) for f in dataclasses.fields(RunSettings)}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep: every backend x model x complexity x precision x seed, all runs with the same ``settings``."""
+
+    backends: Sequence[str] = tuple(BACKENDS)
+    models: Sequence[str] = MODELS
+    complexities: Sequence[str] = ("simple",)
+    precisions: Sequence[str] = ("fp32",)
+    seeds: Sequence[int] = (42,)
+    settings: RunSettings = field(default_factory=RunSettings)
+
+    @classmethod
+    def build(cls, *axes: Sequence[Any], **fields: Any) -> SweepSpec:
+        """A spec from the axes (positionally or by name) and the :class:`RunSettings` fields by name."""
+        named_axes = {name: fields.pop(name) for name in SWEEP_AXES if name in fields}
+        return cls(*axes, **named_axes, settings=RunSettings(**fields))
+
+
+#: the axes of a sweep, in the order :class:`SweepSpec` takes them
+SWEEP_AXES: tuple[str, ...] = ("backends", "models", "complexities", "precisions", "seeds")
+
+
+def match_run_name(name: str) -> dict[str, Any] | None:
+    """The fields of a run folder name (``seed`` int, ``timestamp`` the ``YYYYmmddTHHMMSS`` text, precision
+    normalised), or ``None`` if ``name`` is not one."""
+    match = RUN_NAME_RE.match(name)
+    if match is None:
+        return None
+    fields: dict[str, Any] = match.groupdict()
+    fields["precision"] = fields["precision"].replace("_", "-")
+    fields["seed"] = int(fields["seed"])
+    return fields
+
+
 def parse_run_name(name: str) -> dict[str, Any]:
-    """Split a run folder name into its fields (``seed`` as int); raise on a name that is not one."""
-    parts = name.split("_")
-    if (
-        len(parts) != len(RUN_NAME_FIELDS)
-        or not _TIMESTAMP_RE.match(parts[0])
-        or not parts[-1].lstrip("-").isdigit()
-    ):
+    """Split a run folder name into its fields (as :func:`match_run_name`); raise on a name that is not one."""
+    fields = match_run_name(name)
+    if fields is None:
         raise LayerpowerError(
             f"{name!r} is not a run folder name",
             "expected <timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>",
         )
-    fields: dict[str, Any] = dict(zip(RUN_NAME_FIELDS, parts, strict=True))
-    fields["seed"] = int(fields["seed"])
     return fields

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from layerpower.config import vocab
+from layerpower.config.vocab import PrecisionName
 from layerpower.errors import LayerpowerError
 
 
@@ -43,13 +45,16 @@ class Precision:
         return self.param_dtype != self.compute_dtype
 
 
-PRECISIONS: dict[str, Precision] = {
+#: every precision of :data:`layerpower.config.vocab.PRECISIONS`, in its order
+PRECISIONS: dict[PrecisionName, Precision] = {
     "fp32": Precision("fp32", "float32", "float32", False),
     "fp16": Precision("fp16", "float16", "float16", False),
     "bf16": Precision("bf16", "bfloat16", "bfloat16", False),
     "mixed-fp16": Precision("mixed-fp16", "float32", "float16", True),
     "mixed-bf16": Precision("mixed-bf16", "float32", "bfloat16", False),
 }
+if tuple(PRECISIONS) != vocab.PRECISIONS:  # pragma: no cover - a new precision is declared in both places
+    raise RuntimeError(f"experiment precisions {tuple(PRECISIONS)} differ from {vocab.PRECISIONS}")
 
 
 def canonical_precision(name: str) -> str:

@@ -9,6 +9,8 @@ folder with ``config.json`` and ``error.txt`` and never stops the sweep.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import inspect
 import itertools
 import json
 import os
@@ -22,13 +24,13 @@ import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 from tqdm import tqdm
 
 from layerpower.errors import LayerpowerError
-from layerpower.experiments.backends import BACKENDS
-from layerpower.experiments.config import RunConfig
+from layerpower.experiments.config import SWEEP_AXES, RunConfig, RunSettings, SweepSpec
 from layerpower.experiments.data import resolve_dataset
 from layerpower.experiments.run_one import config_document
 from layerpower.experiments.rundir import (
@@ -41,7 +43,6 @@ from layerpower.experiments.rundir import (
     run_status,
     write_failure,
 )
-from layerpower.experiments.tasks import MODELS
 
 #: columns of the DataFrame :func:`run_experiments` returns
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -67,90 +68,82 @@ CHILD_ENV = {
 _STDERR_TAIL = 6000
 
 
-def plan_runs(
-    backends: Sequence[str] = tuple(BACKENDS),
-    models: Sequence[str] = MODELS,
-    complexities: Sequence[str] = ("simple",),
-    precisions: Sequence[str] = ("fp32",),
-    seeds: Sequence[int] = (42,),
-    *,
-    epochs: int = 5,
-    batch_size: int = 32,
-    dataset: str = "auto",
-    data_dir: str | os.PathLike[str] | None = None,
-    limit: int | None = None,
-    learning_rate: float = 1e-3,
-    sample_interval_s: float = 0.1,
-    power_source: str = "auto",
-    tdp_w: float | None = None,
-    threads: int | None = None,
-) -> list[RunConfig]:
-    """Every run of the sweep, seed-major (all runs of the first seed come first). Validates all names."""
-    for kind, values in (
-        ("backends", backends),
-        ("models", models),
-        ("complexities", complexities),
-        ("precisions", precisions),
-        ("seeds", seeds),
-    ):
-        if not values:
+def plan_sweep(spec: SweepSpec) -> list[RunConfig]:
+    """Every run of ``spec``, seed-major (all runs of the first seed come first). Validates all names."""
+    for kind in SWEEP_AXES:
+        if not getattr(spec, kind):
             raise LayerpowerError(f"no {kind} given")
     from layerpower.profiling.power import SOURCE_NAMES
 
+    settings = spec.settings
+    power_source = settings.power_source or "auto"
     if power_source not in ("auto", *SOURCE_NAMES):
         raise LayerpowerError(
             f"unknown power source {power_source!r}", f"choose auto, {', '.join(SOURCE_NAMES)}"
         )
-    if not sample_interval_s > 0:
-        raise LayerpowerError(f"sampling interval must be positive, got {sample_interval_s}")
-    data_dir_str = None if data_dir is None else str(Path(data_dir).resolve())
+    if not settings.sample_interval_s > 0:
+        raise LayerpowerError(f"sampling interval must be positive, got {settings.sample_interval_s}")
+    data_dir = None if settings.data_dir is None else str(Path(settings.data_dir).resolve())
     configs = []
     for seed, backend, model, complexity, precision in itertools.product(
-        seeds, _unique(backends), _unique(models), _unique(complexities), _unique(precisions)
+        spec.seeds,
+        _unique(spec.backends),
+        _unique(spec.models),
+        _unique(spec.complexities),
+        _unique(spec.precisions),
     ):
+        run_settings = dataclasses.replace(
+            settings,
+            dataset=resolve_dataset(model, settings.dataset, data_dir),
+            data_dir=data_dir if model != "lstm" else None,
+            power_source=power_source,
+        )
         configs.append(
-            RunConfig(
+            RunConfig.from_settings(
+                run_settings,
                 backend=backend,
                 model=model,
                 complexity=complexity,
                 precision=precision,
                 seed=int(seed),
-                epochs=epochs,
-                batch_size=batch_size,
-                dataset=resolve_dataset(model, dataset, data_dir_str),
-                data_dir=data_dir_str if model != "lstm" else None,
-                limit=limit,
-                learning_rate=learning_rate,
-                sample_interval_s=sample_interval_s,
-                power_source=power_source,
-                tdp_w=tdp_w,
-                threads=threads,
             )
         )
     return list(dict.fromkeys(configs))  # aliases (mixed_fp16 / mixed-fp16) collapse to one run
+
+
+def plan_runs(*axes: Sequence[Any], **settings: Any) -> list[RunConfig]:
+    """:func:`plan_sweep` of ``SweepSpec(*axes, settings=RunSettings(**settings))``.
+
+    The axes are backends, models, complexities, precisions and seeds, positionally or by name (see
+    :class:`SweepSpec` for their defaults); ``settings`` are the keyword fields of :class:`RunSettings`.
+    """
+    return plan_sweep(SweepSpec.build(*axes, **settings))
 
 
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in values if v.strip()))
 
 
-def run_experiments(
-    backends: Sequence[str] = tuple(BACKENDS),
-    models: Sequence[str] = MODELS,
-    complexities: Sequence[str] = ("simple",),
-    precisions: Sequence[str] = ("fp32",),
-    seeds: Sequence[int] = (42,),
+def run_experiments(*axes: Sequence[Any], **fields: Any) -> pd.DataFrame:
+    """Run ``SweepSpec(*axes, settings=RunSettings(**settings))`` with :func:`run_sweep`.
+
+    The axes are backends, models, complexities, precisions and seeds, positionally or by name (see
+    :class:`SweepSpec` for their defaults); ``fields`` are the keyword options of :func:`run_sweep` (``out``,
+    ``resume``, ``timeout_s``, ``progress``, ``python``) and the fields of :class:`RunSettings` (``epochs``,
+    ``batch_size``, ...).
+    """
+    options = {name: fields.pop(name) for name in _sweep_options() if name in fields}
+    return run_sweep(SweepSpec.build(*axes, **fields), **options)
+
+
+def _sweep_options() -> list[str]:
+    """The keyword options of :func:`run_sweep` (all its parameters but the spec)."""
+    return [name for name in inspect.signature(run_sweep).parameters if name != "spec"]
+
+
+def run_sweep(
+    spec: SweepSpec,
     *,
-    epochs: int = 5,
-    batch_size: int = 32,
-    dataset: str = "auto",
-    data_dir: str | os.PathLike[str] | None = None,
-    limit: int | None = None,
-    learning_rate: float = 1e-3,
-    sample_interval_s: float = 0.1,
-    power_source: str = "auto",
-    tdp_w: float | None = None,
-    threads: int | None = None,
     out: str | os.PathLike[str] = "results",
     resume: bool = False,
     timeout_s: float | None = None,
@@ -160,26 +153,10 @@ def run_experiments(
     """Run the sweep and return one row per run (:data:`RESULT_COLUMNS`; status done, failed or skipped).
 
     ``resume`` skips runs whose config already has a finished folder under ``out``; a failed run is retried
-    and its old failed folder removed. ``timeout_s`` bounds each run (seconds). ``limit`` caps the training
-    samples (quick checks). Progress goes to stderr.
+    and its old failed folder removed. ``timeout_s`` bounds each run (seconds). ``spec.settings.limit`` caps
+    the training samples (quick checks). Progress goes to stderr.
     """
-    configs = plan_runs(
-        backends,
-        models,
-        complexities,
-        precisions,
-        seeds,
-        epochs=epochs,
-        batch_size=batch_size,
-        dataset=dataset,
-        data_dir=data_dir,
-        limit=limit,
-        learning_rate=learning_rate,
-        sample_interval_s=sample_interval_s,
-        power_source=power_source,
-        tdp_w=tdp_w,
-        threads=threads,
-    )
+    configs = plan_sweep(spec)
     if timeout_s is not None and timeout_s <= 0:
         raise LayerpowerError(f"timeout must be positive, got {timeout_s}")
     out_path = Path(out)
@@ -284,4 +261,16 @@ def _error_line(run_dir: Path) -> str:
     return (exceptions or lines or [""])[-1]
 
 
-__all__ = ["DONE", "FAILED", "RESULT_COLUMNS", "SKIPPED", "plan_runs", "run_experiments", "run_single"]
+__all__ = [
+    "DONE",
+    "FAILED",
+    "RESULT_COLUMNS",
+    "SKIPPED",
+    "RunSettings",
+    "SweepSpec",
+    "plan_runs",
+    "plan_sweep",
+    "run_experiments",
+    "run_single",
+    "run_sweep",
+]

@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from layerpower.config.vocab import COMPLEXITIES
+from layerpower.config.vocab import TASKS as MODELS
 from layerpower.errors import LayerpowerError
-
-MODELS: tuple[str, ...] = ("mlp", "cnn", "lstm")
-COMPLEXITIES: tuple[str, ...] = ("simple", "complex")
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"

@@ -135,7 +135,7 @@ def _regressor_state(est: Any) -> dict[str, Any]:
 
 def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
     """Write ``bundle`` into the folder ``out`` (created; existing bundle files replaced) and return it."""
-    from layerpower.io import atomic_path, write_json_atomic
+    from layerpower.io import atomic_path, json_safe, write_json_atomic
     from layerpower.predictors.forest import ForestArrays
     from layerpower.predictors.regressors import PhysicsBoostRegressor
 
@@ -207,23 +207,10 @@ def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
         "models": models,
         "files": files,
     }
-    write_json_atomic(_json_safe(manifest), out / MANIFEST)
+    write_json_atomic(json_safe(manifest), out / MANIFEST)
     bundle.manifest = manifest
     bundle.path = out
     return out
-
-
-def _json_safe(value: Any) -> Any:
-    """NaN/inf become null; numpy scalars plain numbers (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    return value
 
 
 # ---------------------------------------------------------------------------------------------- reading

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from layerpower.io import json_safe
 from layerpower.predictors.calibration import Calibration, fit_calibration
 from layerpower.predictors.data import RUN_KEY, TARGETS, TrainingSet
 from layerpower.predictors.metrics import conformal_band, grouped_coverage, log_ratio, regression_metrics
@@ -263,21 +264,7 @@ class Evaluation:
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    out = []
-    for row in frame.to_dict(orient="records"):
-        out.append(
-            {
-                k: (None if isinstance(v, float) and not math.isfinite(v) else _plain(v))
-                for k, v in row.items()
-            }
-        )
-    return out
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
+    return [json_safe(row) for row in frame.to_dict(orient="records")]
 
 
 def evaluate_family(

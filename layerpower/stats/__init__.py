@@ -11,11 +11,16 @@ module                         what it offers
 :mod:`.pareto`                 Pareto frontier over objectives with min/max directions
 :mod:`.results`                :func:`read_results`: a tree of experiment runs as DataFrames
 :mod:`.report`                 :func:`build_report`: tables, figures and ``index.html``
-:mod:`.repeated`               :func:`run_repeated_benchmarks`: an MLP across precisions
 :mod:`.validation`             :func:`validate`: predicted against measured energy and runtime
 =============================  ==================================================================
 
 The names below are importable from ``layerpower.stats`` directly; each module loads on first use.
+``run_repeated_benchmarks`` (an MLP across precisions) is an experiment: it lives in
+:mod:`layerpower.experiments.repeated` and is re-exported here, lazily, for existing callers.
+
+Layering: :mod:`layerpower.stats` imports from :mod:`layerpower.experiments` only the run-folder format
+(:mod:`layerpower.experiments.config`); the experiment drivers import statistics from here, never the
+other way round.
 """
 
 from __future__ import annotations
@@ -47,12 +52,25 @@ _EXPORTS: dict[str, str] = {
     "parse_run_name": "results",
     "Report": "report",
     "build_report": "report",
-    "run_repeated_benchmarks": "repeated",
     "validate": "validation",
     "validation_summary": "validation",
     "StatsWarning": "_warn",
 }
 
-__all__ = sorted(_EXPORTS)
+#: names defined above this package, in :mod:`layerpower.experiments` (loaded on first use, like the rest)
+_EXPERIMENT_EXPORTS: dict[str, str] = {"run_repeated_benchmarks": "layerpower.experiments.repeated"}
 
-__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted({*_EXPORTS, *_EXPERIMENT_EXPORTS})
+
+_stats_getattr, _stats_dir = lazy_exports(__name__, _EXPORTS)
+_experiments_getattr, _ = lazy_exports("layerpower.experiments", _EXPERIMENT_EXPORTS)
+
+
+def __getattr__(name: str) -> object:
+    if name in _EXPERIMENT_EXPORTS:
+        return _experiments_getattr(name)
+    return _stats_getattr(name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*_stats_dir(), *_EXPERIMENT_EXPORTS})

@@ -12,19 +12,20 @@
     <out>/tables/failed_runs.csv, skipped.csv    what could not be used, and why
     <out>/figures/*.png                          see :data:`FIGURE_KINDS`
 
-Every energy figure carries its source; an estimate says "(estimate)".
+Every energy figure carries its source; an estimate says "(estimate)". The page is rendered from
+``templates/index.html.j2`` (jinja2, autoescaped); the figures are drawn by :mod:`.report_figures`.
 """
 
 from __future__ import annotations
 
-import html
+import functools
 import os
-import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
 import numpy as np
 import pandas as pd
 
@@ -33,8 +34,8 @@ from layerpower.io import atomic_open, write_csv_atomic
 from layerpower.stats import plots, tables
 from layerpower.stats._warn import StatsWarning, warn
 from layerpower.stats.correlation import correlation_table
-from layerpower.stats.pareto import mark_pareto
-from layerpower.stats.results import QUALITY_DIRECTIONS, ResultsFrame, read_results
+from layerpower.stats.report_figures import PARETO_COSTS, PLOT_METRICS, add_figures  # noqa: F401 (re-exported)
+from layerpower.stats.results import ResultsFrame, read_results
 from layerpower.stats.summary import CI_METHODS, CV_THRESHOLD, summarize_frame
 from layerpower.stats.variability import consistency_share, seed_variability
 
@@ -53,17 +54,6 @@ REPORT_METRICS: tuple[str, ...] = (
     "test_loss",
 )
 
-#: the metrics drawn in the per-attribute figures (a subset, so that the panels stay readable)
-PLOT_METRICS: tuple[str, ...] = (
-    "training_time",
-    "training_energy_j",
-    "testing_time",
-    "testing_energy_j",
-    "peak_memory_mb",
-    "test_accuracy",
-    "test_mae",
-)
-
 FIGURE_KINDS = {
     "numeric": "metrics against each numeric configuration attribute (mean line, CI band)",
     "category": "metrics by each categorical attribute (violins)",
@@ -71,11 +61,6 @@ FIGURE_KINDS = {
     "bars": "energy and time per backend and precision, with confidence intervals",
     "pareto": "quality against energy or time, Pareto frontier",
 }
-
-_CI_SHORT = {"t": "Student's t", "normal": "1.96 × SEM"}
-
-#: x-objectives of the Pareto figures (all minimised)
-PARETO_COSTS: tuple[str, ...] = ("training_energy_j", "training_time", "testing_time")
 
 
 @dataclass
@@ -259,7 +244,9 @@ def _build(
     # figures
     figures = _Section("Figures")
     if with_figures:
-        _figures(runs, results, summary, keys, metrics, headers, report, figures, ci, max_timelines, progress)
+        add_figures(
+            runs, results, summary, keys, metrics, headers, report, figures, ci, max_timelines, progress
+        )
     else:
         figures.intro = "Figures were not requested (figures=False / --no-figures)."
     pareto_tables = figures.tables
@@ -309,152 +296,6 @@ def _ci_view(
     return view
 
 
-def _figures(
-    runs: pd.DataFrame,
-    results: ResultsFrame,
-    summary: pd.DataFrame,
-    keys: list[str],
-    metrics: list[str],
-    headers: dict[str, str],
-    report: Report,
-    section: _Section,
-    ci: str,
-    max_timelines: int,
-    progress: bool,
-) -> None:
-    fig_dir = report.out_dir / "figures"
-
-    def save(figure, name: str, caption: str) -> None:
-        path = plots.save_figure(figure, fig_dir / f"{name}.png")
-        report.figures.append(path)
-        section.figures.append((caption, path))
-
-    config_cols = results.config_columns
-    numeric_attrs = [
-        c
-        for c in config_cols
-        if c != "seed" and c in runs and pd.api.types.is_numeric_dtype(runs[c]) and runs[c].nunique() > 1
-    ]
-    categorical_attrs = [
-        c
-        for c in [*[k for k in keys if k != "energy_source"], *config_cols]
-        if c in runs and c != "seed" and not pd.api.types.is_numeric_dtype(runs[c]) and runs[c].nunique() > 1
-    ]
-    categorical_attrs = list(dict.fromkeys(categorical_attrs))
-    hue = next((k for k in ("backend", "precision") if k in runs and runs[k].nunique() > 1), None)
-    shown = [m for m in PLOT_METRICS if m in metrics] or metrics[:6]
-    for attr in numeric_attrs:
-        save(
-            plots.metric_vs_numeric(runs, attr, shown, hue=hue, labels=headers),
-            f"numeric_{_slug(attr)}",
-            f"metrics against {attr}",
-        )
-    if not numeric_attrs:
-        report.notes.append(
-            "no numeric configuration attribute (batch size, epochs, ...) varies: "
-            "no line plots against numeric attributes"
-        )
-    for attr in categorical_attrs:
-        save(
-            plots.metric_by_category(runs, attr, shown, labels=headers),
-            f"category_{_slug(attr)}",
-            f"metrics by {attr}",
-        )
-    if not categorical_attrs:
-        report.notes.append("no categorical attribute varies: no violin plots")
-
-    bar_panel = [k for k in ("model", "complexity") if k in summary]
-    bar_hue = [k for k in keys if k not in ("backend", *bar_panel, "energy_source")]
-    if "backend" in summary:
-        for metric in [
-            m
-            for m in ("training_energy_j", "testing_energy_j", "training_time", "testing_time")
-            if m in metrics
-        ]:
-            figure = plots.grouped_bars(
-                summary,
-                metric,
-                x="backend",
-                hue=bar_hue,
-                panel=bar_panel,
-                ylabel=headers[metric],
-                ci_label=f"95% CI ({_CI_SHORT[ci]})",
-            )
-            save(figure, f"bars_{metric}", f"{headers[metric]} per backend and precision")
-
-    quality = next((q for q in ("test_accuracy", "test_mae") if q in metrics), None)
-    if quality is not None:
-        task_keys = [k for k in ("model", "complexity") if k in summary]
-        for cost in [c for c in PARETO_COSTS if c in metrics]:
-            _pareto_figure(summary, keys, task_keys, cost, quality, headers, save, section)
-
-    if not results.samples.empty:
-        run_ids = list(runs.sort_values([k for k in [*keys, "seed"] if k in runs])["run_id"])
-        shown = run_ids[:max_timelines]
-        iterator = shown
-        if progress:
-            from tqdm import tqdm
-
-            iterator = tqdm(shown, desc="timeline plots", unit="run", leave=False)
-        grouped = dict(tuple(results.samples.groupby("run_id", sort=False)))
-        for run_id in iterator:
-            samples = grouped.get(run_id)
-            if samples is None or samples.empty:
-                continue
-            save(plots.timeline(samples, run_id), f"timeline_{_slug(run_id)}", f"telemetry of run {run_id}")
-        if len(run_ids) > len(shown):
-            report.notes.append(
-                f"telemetry plotted for the first {len(shown)} of {len(run_ids)} runs "
-                f"(raise max_timelines for more)"
-            )
-
-
-def _pareto_figure(summary, keys, task_keys, cost, quality, headers, save, section) -> None:
-    direction = QUALITY_DIRECTIONS[quality]
-    points = summary.copy()
-    points["configuration"] = (
-        points[[k for k in keys if k not in (*task_keys, "energy_source")]].astype(str).agg("/".join, axis=1)
-        if any(k not in (*task_keys, "energy_source") for k in keys)
-        else "all"
-    )
-    tasks = list(points.groupby(task_keys, sort=True, observed=True)) if task_keys else [("all", points)]
-    figure, axes = plots._grid(len(tasks), ncols=2, size=(5.6, 4.2))
-    fronts = []
-    for ax, (task, part) in zip(axes, tasks, strict=True):
-        name = " / ".join(map(str, task)) if isinstance(task, tuple) else str(task)
-        plots.pareto_plot(
-            part,
-            f"{cost}_mean",
-            f"{quality}_mean",
-            ("min", direction),
-            label="configuration",
-            xerr=f"{cost}_std",
-            yerr=f"{quality}_std",
-            xlabel=headers[cost],
-            ylabel=headers[quality],
-            title=name,
-            ax=ax,
-        )
-        finite = part[[f"{cost}_mean", f"{quality}_mean"]].notna().all(axis=1)
-        if finite.any():
-            marked = mark_pareto(part[finite], {f"{cost}_mean": "min", f"{quality}_mean": direction})
-            fronts.append(marked[marked["pareto"]])
-    plots._title(
-        figure, f"{headers[quality]} against {headers[cost]} (means over seeds; error bars: ± 1 std)"
-    )
-    save(figure, f"pareto_{cost}_{quality}", f"Pareto frontier: {quality} against {cost}")
-    if fronts:
-        front = pd.concat(fronts, ignore_index=True)
-        out = front[[*task_keys, "configuration"]].copy()
-        out["cost"] = cost
-        out["cost_mean"] = front[f"{cost}_mean"].to_numpy()
-        out["cost_ci95_half"] = front[f"{cost}_ci95_half"].to_numpy()
-        out["quality"] = quality
-        out["quality_mean"] = front[f"{quality}_mean"].to_numpy()
-        out["quality_ci95_half"] = front[f"{quality}_ci95_half"].to_numpy()
-        section.tables.append((f"on the frontier of {quality} against {cost}", out, "pareto.csv"))
-
-
 # -- writing -------------------------------------------------------------------------------------------
 
 
@@ -464,49 +305,41 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "_", str(text)).strip("_") or "x"
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1250px;color:#222;padding:0 1em}
-h1{font-size:1.6em} h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
-table.data{border-collapse:collapse;font-size:.82em;margin:.5em 0 1.2em;display:block;overflow-x:auto}
-table.data th,table.data td{border:1px solid #ddd;padding:.25em .5em;text-align:right;white-space:nowrap}
-table.data th{background:#f3f3f3} table.data tr:nth-child(even){background:#fafafa}
-figure{margin:1em 0 2em} figure img{max-width:100%;border:1px solid #eee}
-figcaption{font-size:.9em;color:#555} .note{color:#8a5a00} .meta{color:#555;font-size:.9em}
-"""
-
-
 def _write_index(report: Report, results: ResultsFrame, sections: list[_Section]) -> None:
-    parts = [
-        "<!DOCTYPE html>",
-        "<html lang='en'><head><meta charset='utf-8'>",
-        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
-        "<title>layerpower analysis report</title>",
-        f"<style>{_CSS}</style></head><body>",
-        "<h1>layerpower analysis report</h1>",
-        f"<p class='meta'>Results: {html.escape(str(results.root))} &mdash; {results.summary_line()}. "
-        f"Tables are in <a href='tables/'>tables/</a>, figures in <a href='figures/'>figures/</a>.</p>",
-    ]
-    if report.notes:
-        parts.append("<h2>Caveats</h2><ul>")
-        parts += [f"<li class='note'>{html.escape(n)}</li>" for n in report.notes]
-        parts.append("</ul>")
-    for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
-        if section.intro:
-            parts.append(f"<p>{html.escape(section.intro)}</p>")
-        for caption, frame, source in section.tables:
-            parts.append(f"<h3>{html.escape(caption)}</h3>")
-            parts.append(f"<p class='meta'>file: {html.escape(source)}</p>")
-            parts.append(tables.to_html(frame))
-        for caption, path in section.figures:
-            rel = path.relative_to(report.out_dir).as_posix()
-            parts.append(
-                f"<figure><img src='{html.escape(rel)}' alt='{html.escape(caption)}' loading='eager'>"
-                f"<figcaption>{html.escape(caption)}</figcaption></figure>"
-            )
-    parts.append("</body></html>")
-    _write_text(report.index, "\n".join(parts) + "\n")
+    """Render ``index.html`` from ``templates/index.html.j2`` (autoescaped; tables are prebuilt HTML)."""
+    from markupsafe import Markup
+
+    page = _template().render(
+        root=str(results.root),
+        summary_line=results.summary_line(),
+        notes=report.notes,
+        sections=[
+            {
+                "title": section.title,
+                "intro": section.intro,
+                "tables": [
+                    {"caption": caption, "source": source, "html": Markup(tables.to_html(frame))}
+                    for caption, frame, source in section.tables
+                ],
+                "figures": [
+                    {"caption": caption, "src": path.relative_to(report.out_dir).as_posix()}
+                    for caption, path in section.figures
+                ],
+            }
+            for section in sections
+        ],
+    )
+    _write_text(report.index, page)
+
+
+@functools.cache
+def _template() -> jinja2.Template:
+    environment = jinja2.Environment(
+        loader=jinja2.PackageLoader("layerpower.stats", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    return environment.get_template("index.html.j2")

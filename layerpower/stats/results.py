@@ -34,12 +34,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from layerpower.config.vocab import TIMESTAMP_FORMAT
 from layerpower.errors import LayerpowerError
+from layerpower.experiments.config import RUN_KEY_FIELDS, RUN_NAME_RE, match_run_name
 
 #: configuration fields every run has, in order
-CONFIG_FIELDS: tuple[str, ...] = ("backend", "model", "complexity", "precision", "seed")
-#: the run folder's timestamp format (``layerpower.experiments.config.TIMESTAMP_FORMAT``)
-TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S"
+CONFIG_FIELDS: tuple[str, ...] = RUN_KEY_FIELDS
 #: keys of config.json that describe the bookkeeping of a run, not its configuration (left out of ``runs``)
 BOOKKEEPING_KEYS: frozenset[str] = frozenset(
     {
@@ -55,12 +55,6 @@ BOOKKEEPING_KEYS: frozenset[str] = frozenset(
 )
 #: files that mark a folder as a run
 RUN_FILES: tuple[str, ...] = ("config.json", "global_metrics.csv", "train.csv", "test.csv", "error.txt")
-
-_FIELD = r"[A-Za-z0-9.+-]+"
-RUN_NAME_RE = re.compile(
-    rf"^(?P<timestamp>\d{{8}}T\d{{6}})_(?P<backend>{_FIELD})_(?P<model>{_FIELD})_(?P<complexity>{_FIELD})"
-    rf"_(?P<precision>(?:mixed_)?{_FIELD})_(?P<seed>-?\d+)$"
-)
 
 #: quality metrics and their directions, as they appear in ``runs``
 QUALITY_DIRECTIONS: dict[str, str] = {
@@ -114,13 +108,13 @@ class ResultsFrame:
 
 
 def parse_run_name(name: str) -> dict[str, Any] | None:
-    """The fields of a run folder name (``seed`` int, ``timestamp`` Timestamp), or ``None`` if it is not one."""
-    match = RUN_NAME_RE.match(name)
-    if match is None:
+    """The fields of a run folder name (``seed`` int, ``timestamp`` Timestamp), or ``None`` if it is not one.
+
+    :func:`layerpower.experiments.config.match_run_name` with the timestamp as a :class:`pandas.Timestamp`.
+    """
+    fields = match_run_name(name)
+    if fields is None:
         return None
-    fields: dict[str, Any] = match.groupdict()
-    fields["precision"] = fields["precision"].replace("_", "-")
-    fields["seed"] = int(fields["seed"])
     fields["timestamp"] = pd.to_datetime(fields["timestamp"], format=TIMESTAMP_FORMAT, errors="coerce")
     return fields
 

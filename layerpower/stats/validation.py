@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from layerpower.errors import LayerpowerError
-from layerpower.stats._util import json_safe
+from layerpower.io import json_safe, write_csv_atomic, write_json_atomic
 from layerpower.stats.summary import CI_METHODS, summarize
 
 #: the two validated quantities: name -> (measured field of a process result, predicted total fields)
@@ -145,7 +145,6 @@ def validation_summary(frame: pd.DataFrame) -> dict[str, Any]:
 
 def write_validation(frame: pd.DataFrame, out: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``validation.csv``, ``validation_summary.json`` and ``predicted_vs_measured.png`` into ``out``."""
-    from layerpower.io import write_csv_atomic, write_json_atomic
     from layerpower.stats.plots import save_figure
 
     folder = Path(out)

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from layerpower.errors import LayerpowerError
+from layerpower.experiments.repeated import METRICS
 from layerpower.stats import run_repeated_benchmarks
-from layerpower.stats.repeated import METRICS
 
 
 @pytest.fixture(scope="module")

@@ -17,20 +17,24 @@ from __future__ import annotations
 
 import importlib
 
+from layerpower.config import vocab
+from layerpower.config.vocab import BackendName
 from layerpower.errors import LayerpowerError
 from layerpower.experiments.backends.base import Backend
 
 #: backend name -> "module:class"
-BACKENDS: dict[str, str] = {
+BACKENDS: dict[BackendName, str] = {
     "torch": "layerpower.experiments.backends.torch_backend:TorchBackend",
     "jax": "layerpower.experiments.backends.jax_backend:JaxBackend",
     "tf-keras": "layerpower.experiments.backends.keras_backend:TensorflowKeras",
     "jax-keras": "layerpower.experiments.backends.keras_backend:JaxKeras",
     "torch-keras": "layerpower.experiments.backends.keras_backend:TorchKeras",
 }
+if tuple(BACKENDS) != vocab.BACKENDS:  # pragma: no cover - a new backend is declared in both places
+    raise RuntimeError(f"experiment backends {tuple(BACKENDS)} differ from {vocab.BACKENDS}")
 
 #: the package each backend needs, for the error message when it is missing
-_EXTRA = {
+_EXTRA: dict[BackendName, str] = {
     "torch": "torch",
     "jax": "jax, flax, optax",
     "tf-keras": "keras, tensorflow-cpu",

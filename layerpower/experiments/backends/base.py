@@ -21,6 +21,24 @@ from layerpower.experiments.tasks import CLASSIFICATION, Layer
 ADAM_EPSILON = 1e-7
 
 
+def jax_device_name() -> str:
+    """JAX's first device (imports jax: call it only inside a run's process)."""
+    import jax
+
+    return str(jax.devices()[0])
+
+
+def jax_peak_memory_bytes() -> int | None:
+    """Peak memory in use on JAX's first device; ``None`` on the CPU or where JAX does not say."""
+    import jax
+
+    device = jax.devices()[0]
+    if device.platform == "cpu":
+        return None
+    peak = (device.memory_stats() or {}).get("peak_bytes_in_use")
+    return int(peak) if peak is not None else None
+
+
 def metric_name(problem: str) -> str:
     """``accuracy`` for classification, ``mae`` for regression."""
     return "accuracy" if problem == CLASSIFICATION else "mae"

@@ -20,7 +20,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from layerpower.experiments.backends.base import ADAM_EPSILON, Backend, EpochRecord, batches
+from layerpower.experiments.backends.base import (
+    ADAM_EPSILON,
+    Backend,
+    EpochRecord,
+    batches,
+    jax_device_name,
+    jax_peak_memory_bytes,
+)
 from layerpower.experiments.tasks import CLASSIFICATION, Layer
 
 _DTYPES = {"float32": jnp.float32, "float16": jnp.float16, "bfloat16": jnp.bfloat16}
@@ -189,15 +196,10 @@ class JaxBackend(Backend):
         return self._pass(x, y, batch_size)
 
     def device(self) -> str:
-        return str(jax.devices()[0])
+        return jax_device_name()
 
     def peak_accelerator_memory_bytes(self) -> int | None:
-        device = jax.devices()[0]
-        if device.platform == "cpu":
-            return None
-        stats = device.memory_stats() or {}
-        peak = stats.get("peak_bytes_in_use")
-        return int(peak) if peak is not None else None
+        return jax_peak_memory_bytes()
 
     def versions(self) -> dict[str, str]:
         return {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__}

@@ -17,10 +17,18 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from layerpower.experiments.backends.base import ADAM_EPSILON, Backend, EpochRecord
+from layerpower.config.vocab import PrecisionName
+from layerpower.experiments.backends.base import (
+    ADAM_EPSILON,
+    Backend,
+    EpochRecord,
+    jax_device_name,
+    jax_peak_memory_bytes,
+)
 from layerpower.experiments.tasks import CLASSIFICATION, Layer
 
-_POLICIES = {
+#: the Keras dtype policy of each precision (:data:`layerpower.config.vocab.PRECISIONS`)
+_POLICIES: dict[PrecisionName, str] = {
     "fp32": "float32",
     "fp16": "float16",
     "bf16": "bfloat16",
@@ -200,18 +208,10 @@ class JaxKeras(KerasBackend):
     keras_backend = "jax"
 
     def device(self) -> str:
-        import jax
-
-        return str(jax.devices()[0])
+        return jax_device_name()
 
     def peak_accelerator_memory_bytes(self) -> int | None:
-        import jax
-
-        device = jax.devices()[0]
-        if device.platform == "cpu":
-            return None
-        peak = (device.memory_stats() or {}).get("peak_bytes_in_use")
-        return int(peak) if peak is not None else None
+        return jax_peak_memory_bytes()
 
     def versions(self) -> dict[str, str]:
         import jax
