@@ -29,9 +29,11 @@ ALLOWED: dict[str, set[str]] = {
     "profiling": {"hardware", "models"},
     "predictors": {"hardware", "models", "dataset"},
     "experiments:spec": set(),
-    "stats": {"hardware", "models", "profiling", "dataset", "predictors", "experiments:spec"},
+    "stats": {"hardware", "models", "profiling", "dataset", "predictors", "experiments:spec", "cluster"},
     "experiments": {"hardware", "models", "profiling", "stats", "experiments:spec"},
+    "cluster": {"hardware", "models", "profiling", "stats", "experiments", "experiments:spec", "dataset"},
     "cli": {
+        "cluster",
         "hardware",
         "models",
         "profiling",

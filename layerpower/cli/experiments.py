@@ -86,6 +86,23 @@ def _seeds(values: tuple[str, ...]) -> list[int]:
 @click.option(
     "--threads", type=click.IntRange(min=1), help="CPU threads per library (default: each library's own)."
 )
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS|auto|local]",
+    help="One Ray task per run: local (bare --ray) starts Ray here, auto joins the running cluster, or a "
+    "cluster address. Needs the cluster extra.",
+)
+@click.option(
+    "--ray-cpus",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPUs per run (default: 1 when the cluster has GPUs, a run then holding one GPU; else all of a "
+    "node's, so two runs never share a machine's power reading).",
+)
 @progress_option(help="Progress bar on stderr (--quiet: none).")
 @user_errors
 def run_experiments(
@@ -98,6 +115,8 @@ def run_experiments(
     out: Path,
     resume: bool,
     timeout_s: float | None,
+    ray_address: str | None,
+    ray_cpus: int | None,
     progress: bool,
     **settings: Any,
 ) -> None:
@@ -118,7 +137,16 @@ def run_experiments(
         _seeds((seed_option, *more_seeds)),
         settings=RunSettings(**settings),  # the remaining options are named as the RunSettings fields
     )
-    frame = run_sweep(spec, out=out, resume=resume, timeout_s=timeout_s, progress=progress)
+    if ray_address is None:
+        frame = run_sweep(spec, out=out, resume=resume, timeout_s=timeout_s, progress=progress)
+    else:  # the cluster extra, imported only here
+        from layerpower.cluster.engine import connect
+        from layerpower.cluster.experiments import run_sweep_ray
+
+        with connect(ray_address):
+            frame = run_sweep_ray(
+                spec, out=out, resume=resume, timeout_s=timeout_s, progress=progress, cpus=ray_cpus
+            )
     counts = frame["status"].value_counts()
     table = frame[["backend", "model", "complexity", "precision", "seed", "status", "wall_time_s"]].copy()
     table["wall_time_s"] = table["wall_time_s"].map(lambda s: f"{s:.1f}")

@@ -115,6 +115,23 @@ ALL_MODELS: tuple[str, ...] = (
     help="torch intra-op threads, here and in the whole-model processes (default: torch's).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffled trial schedule.")
+@click.option(
+    "--ray",
+    "ray_address",
+    is_flag=False,
+    flag_value="local",
+    default=None,
+    metavar="[ADDRESS|auto|local]",
+    help="One Ray task per model x configuration: local (bare --ray) starts Ray here, auto joins the "
+    "running cluster, or a cluster address. Needs the cluster extra.",
+)
+@click.option(
+    "--ray-cpus",
+    type=click.IntRange(min=1),
+    default=None,
+    help="CPUs per Ray task (default: 1 on CUDA, where a task holds one GPU; on CPU all of a node's, so "
+    "two measurements never share a machine).",
+)
 @progress_option()
 @user_errors
 def profile_model(
@@ -137,6 +154,8 @@ def profile_model(
     idle_s: float | None,
     threads: int | None,
     seed: int,
+    ray_address: str | None,
+    ray_cpus: int | None,
     progress: bool,
 ) -> None:
     """Profile MODELS layer by layer on this machine.
@@ -182,21 +201,26 @@ def profile_model(
         for warning in o.warnings:
             click.echo(f"warning: {warning}", err=True)
 
+    options = dict(
+        device=device,
+        out=out,
+        power_source=power_source,
+        tdp_w=tdp_w,
+        settings=settings,
+        resume=resume,
+        progress=progress,
+        threads=threads,
+        on_outcome=report,
+    )
     try:
-        result = profile_models(
-            names,
-            batch_sizes,
-            dtype_names,
-            device=device,
-            out=out,
-            power_source=power_source,
-            tdp_w=tdp_w,
-            settings=settings,
-            resume=resume,
-            progress=progress,
-            threads=threads,
-            on_outcome=report,
-        )
+        if ray_address is None:
+            result = profile_models(names, batch_sizes, dtype_names, **options)
+        else:  # the cluster extra, imported only here
+            from layerpower.cluster.engine import connect
+            from layerpower.cluster.profile import profile_models_ray
+
+            with connect(ray_address):
+                result = profile_models_ray(names, batch_sizes, dtype_names, cpus=ray_cpus, **options)
     except KeyboardInterrupt:
         click.echo("interrupted: finished configurations are kept; rerun with --resume to continue", err=True)
         sys.exit(130)

@@ -73,16 +73,11 @@ def profile_models(
     Each configuration is written (atomically) as soon as it is done, so an interruption loses at most
     the configuration in progress. ``on_outcome`` is called after each model.
     """
-    from layerpower.models.dtypes import normalize_dtype
     from layerpower.profiling.profiler import LayerProfiler
     from layerpower.profiling.writer import check_output_root
 
     root = check_output_root(out)
-    dtype_names = list(dict.fromkeys(normalize_dtype(d) for d in dtypes))
-    sizes = list(dict.fromkeys(int(b) for b in batch_sizes))
-    if not sizes or any(b < 1 for b in sizes):
-        raise LayerpowerError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
-    configs = [(b, d) for d in dtype_names for b in sizes]
+    configs = plan_configs(batch_sizes, dtypes)
     outcomes: list[ModelOutcome] = []
     with LayerProfiler(
         device, power_source, tdp_w=tdp_w, settings=settings, progress=progress, threads=threads
@@ -96,6 +91,17 @@ def profile_models(
     return ProfileReport(outcomes, profiler.device_id, profiler.source_name, profiler.is_estimate, root)
 
 
+def plan_configs(batch_sizes: Sequence[int], dtypes: Sequence[str]) -> list[tuple[int, str]]:
+    """Every (batch size, dtype) to profile, dtype-major, duplicates dropped; refuses a size below 1."""
+    from layerpower.models.dtypes import normalize_dtype
+
+    dtype_names = list(dict.fromkeys(normalize_dtype(d) for d in dtypes))
+    sizes = list(dict.fromkeys(int(b) for b in batch_sizes))
+    if not sizes or any(b < 1 for b in sizes):
+        raise LayerpowerError(f"batch sizes must be positive integers, got {list(batch_sizes)}")
+    return [(b, d) for d in dtype_names for b in sizes]
+
+
 def _profile_one(
     profiler: LayerProfiler,
     name: str,
@@ -103,8 +109,13 @@ def _profile_one(
     root: Path,
     meta_common: dict[str, Any],
     resume: bool,
+    folder_at: Callable[[Path, str, str], Any] | None = None,
 ) -> ModelOutcome:
-    """Profile one model's configurations not yet on disk (all of them without ``resume``)."""
+    """Profile one model's configurations not yet on disk (all of them without ``resume``).
+
+    ``folder_at(root, device_id, model)`` gives the folder written to (default :meth:`ModelFolder.at`; a
+    cluster task passes one that keeps the rows, to be written by the driver).
+    """
     from layerpower.models.zoo import resolve_model
     from layerpower.profiling.writer import ModelFolder
 
@@ -113,7 +124,7 @@ def _profile_one(
     try:
         entry = resolve_model(name)
         outcome.model = entry.name
-        folder = ModelFolder.at(root, profiler.device_id, entry.name)
+        folder = (folder_at or ModelFolder.at)(root, profiler.device_id, entry.name)
         outcome.folder = folder.path
         pending = [
             (b, d) for b, d in configs if not (resume and folder.is_complete(b, d, profiler.settings.kinds))

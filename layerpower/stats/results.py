@@ -125,11 +125,13 @@ def read_results(
     workers: int | None = None,
     samples: bool = True,
     progress: bool = False,
+    engine: str = "threads",
 ) -> ResultsFrame:
     """Read every run under ``root`` (see the module docstring). Raises only when ``root`` is missing.
 
     ``workers`` threads read runs in parallel (default: up to 8). ``samples=False`` skips the telemetry
-    files (faster when only the summary is needed). ``progress`` shows a bar on stderr.
+    files (faster when only the summary is needed). ``progress`` shows a bar on stderr. ``engine="ray"``
+    reads the run folders as Ray tasks instead of threads (very large trees; every node must see ``root``).
     """
     root = Path(root)
     if not root.is_dir():
@@ -139,13 +141,22 @@ def read_results(
     candidates, skipped = _find_run_dirs(root)
     workers = workers or min(8, (os.cpu_count() or 2) * 2)
     outcomes: list[_Outcome] = []
-    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        iterator: Iterable[_Outcome] = pool.map(lambda p: _read_run(root, p, samples), candidates)
-        if progress:
-            from tqdm import tqdm
+    if engine not in ("threads", "ray"):
+        raise LayerpowerError(f"unknown engine {engine!r}", "choose threads or ray")
+    if engine == "ray":  # the cluster extra; Ray is imported only here
+        from functools import partial
 
-            iterator = tqdm(iterator, total=len(candidates), desc="reading runs", unit="run", leave=False)
-        outcomes = list(iterator)
+        from layerpower.cluster.engine import ray_map
+
+        outcomes = ray_map(partial(_read_run, root, with_samples=samples), candidates, progress=progress)
+    else:
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            iterator: Iterable[_Outcome] = pool.map(lambda p: _read_run(root, p, samples), candidates)
+            if progress:
+                from tqdm import tqdm
+
+                iterator = tqdm(iterator, total=len(candidates), desc="reading runs", unit="run", leave=False)
+            outcomes = list(iterator)
     runs = [o.run for o in outcomes if o.run is not None]
     failed = [o.failed for o in outcomes if o.failed is not None]
     skipped += [o.skipped for o in outcomes if o.skipped is not None]
