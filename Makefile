@@ -13,7 +13,7 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet $(TORCH)
-	$(PIP) install --quiet -e '.[experiments,dev]' $(TORCH)
+	$(PIP) install --quiet -e '.[experiments,dev,cluster]' $(TORCH)
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

@@ -29,11 +29,30 @@ ALLOWED: dict[str, set[str]] = {
     "profiling": {"hardware", "models"},
     "predictors": {"hardware", "models", "dataset"},
     "experiments:spec": set(),
-    "stats": {"hardware", "models", "profiling", "dataset", "predictors", "experiments:spec", "cluster"},
+    "stats": {
+        "hardware",
+        "models",
+        "profiling",
+        "dataset",
+        "predictors",
+        "experiments:spec",
+        "cluster:engine",
+    },
     "experiments": {"hardware", "models", "profiling", "stats", "experiments:spec"},
-    "cluster": {"hardware", "models", "profiling", "stats", "experiments", "experiments:spec", "dataset"},
+    "cluster:engine": set(),
+    "cluster": {
+        "hardware",
+        "models",
+        "profiling",
+        "stats",
+        "experiments",
+        "experiments:spec",
+        "dataset",
+        "cluster:engine",
+    },
     "cli": {
         "cluster",
+        "cluster:engine",
         "hardware",
         "models",
         "profiling",
@@ -61,10 +80,17 @@ def _module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+#: the Ray task engine (connect, run_tasks, ray_map): imports nothing above BASE, so the results reader can
+#: read a large tree on Ray while the cluster sweeps above it drive profiling and experiments
+CLUSTER_ENGINE = {"layerpower.cluster.engine"}
+
+
 def area_of(module: str) -> str:
     """The area of a dotted ``layerpower`` module name."""
     if module in EXPERIMENT_SPEC:
         return "experiments:spec"
+    if module in CLUSTER_ENGINE:
+        return "cluster:engine"
     parts = module.split(".")
     return parts[1] if len(parts) > 1 else "layerpower"
 
