@@ -77,16 +77,78 @@ def _echo_warnings(caught: list[warnings.WarningMessage]) -> None:
     help="Plot power/utilisation/memory over time for at most this many runs.",
 )
 @click.option("--no-figures", is_flag=True, help="Write the tables only (fast).")
+@click.option(
+    "--name",
+    "names",
+    multiple=True,
+    metavar="COLUMN=LABEL",
+    help='Show a metric or attribute under another name, e.g. --name test_accuracy="Test accuracy" '
+    "(repeatable).",
+)
+@click.option(
+    "--direction",
+    "directions",
+    multiple=True,
+    metavar="METRIC=min|max",
+    help="Which way a metric is better, e.g. --direction test_accuracy=max (repeatable) "
+    "[default: times, energy, power, memory, loss, MAE min; accuracy max].",
+)
+@click.option(
+    "--aggregate-metric",
+    default=None,
+    metavar="NAME",
+    help="Metric of the aggregate panel (median, IQM, mean, optimality gap) [default: test accuracy].",
+)
+@click.option(
+    "--aggregate-by",
+    default="backend,precision",
+    show_default=True,
+    help="Comma-separated attributes that form the groups of the aggregate panel.",
+)
+@click.option(
+    "--ema",
+    type=click.FloatRange(0, 1, max_open=True),
+    default=0.6,
+    show_default=True,
+    help="EMA smoothing factor of the training curves, in [0, 1); 0 draws the raw curves.",
+)
+@click.option(
+    "--bootstrap-reps",
+    type=click.IntRange(min=100),
+    default=2000,
+    show_default=True,
+    help="Bootstrap resamples for the aggregate panel and the probability of improvement.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap resampling.")
 @progress_option(help="Progress bars on stderr (--quiet: none).")
 @user_errors
 def analyze(
-    results: str, out: str, ci: str, cv_threshold: float, max_timelines: int, no_figures: bool, progress: bool
+    results: str,
+    out: str,
+    ci: str,
+    cv_threshold: float,
+    max_timelines: int,
+    no_figures: bool,
+    names: tuple[str, ...],
+    directions: tuple[str, ...],
+    aggregate_metric: str | None,
+    aggregate_by: str,
+    ema: float,
+    bootstrap_reps: int,
+    seed: int,
+    progress: bool,
 ) -> None:
     """Summarise the experiment results in RESULTS into tables, figures and one index.html.
 
     RESULTS is the --out folder of run-experiments (<seed>/<timestamp>_<backend>_<model>_<complexity>_
-    <precision>_<seed>/ run folders). Failed and unreadable runs are listed, not fatal.
+    <precision>_<seed>/ run folders). Failed and unreadable runs are listed, not fatal. The page opens
+    with the best configuration per metric, the aggregate panel and the key plots.
     """
+    name_map = _assignments(names, "--name")
+    direction_map = _assignments(directions, "--direction")
+    bad = sorted(f"{k}={v}" for k, v in direction_map.items() if v not in ("min", "max"))
+    if bad:
+        raise UsageFailure(f"--direction takes METRIC=min or METRIC=max, got {', '.join(bad)}")
     from layerpower.stats.report import build_report
     from layerpower.stats.results import read_results
 
@@ -101,6 +163,13 @@ def analyze(
             max_timelines=max_timelines,
             figures=not no_figures,
             progress=progress,
+            names=name_map,
+            directions=direction_map,
+            aggregate_metric=aggregate_metric,
+            aggregate_by=comma_list(aggregate_by),
+            ema=ema,
+            reps=bootstrap_reps,
+            seed=seed,
         )
     click.echo(f"{frame.summary_line()}")
     if report.notes:
@@ -110,6 +179,17 @@ def analyze(
     _echo_warnings([w for w in caught if "report written with caveats" not in str(w.message)])
     click.echo(f"{len(report.tables)} tables and {len(report.figures)} figures in {report.out_dir}")
     click.echo(f"open {report.index}")
+
+
+def _assignments(values: tuple[str, ...], option: str) -> dict[str, str]:
+    """``("a=b", 'c="D e"')`` -> ``{"a": "b", "c": "D e"}`` (surrounding quotes dropped)."""
+    out: dict[str, str] = {}
+    for value in values:
+        key, sep, text = value.partition("=")
+        if not sep or not key.strip() or not text.strip():
+            raise UsageFailure(f"{option} takes KEY=VALUE, got {value!r}")
+        out[key.strip()] = text.strip().strip("\"'").strip()
+    return out
 
 
 # ---------------------------------------------------------------------------------------------- benchmark

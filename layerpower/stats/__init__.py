@@ -9,6 +9,10 @@ module                         what it offers
                                probability of improvement
 :mod:`.correlation`            Pearson and Spearman with p-values and a strength in words
 :mod:`.pareto`                 Pareto frontier over objectives with min/max directions
+:mod:`.aggregate`              rliable's aggregate panel: median, IQM, mean, optimality gap, with
+                               stratified bootstrap CIs
+:mod:`.headline`               best configuration per metric, P(beats the runner-up), consistency
+:mod:`.names`                  display names, min/max directions, vocabulary order of values
 :mod:`.results`                :func:`read_results`: a tree of experiment runs as DataFrames
 :mod:`.report`                 :func:`build_report`: tables, figures and ``index.html``
 :mod:`.validation`             :func:`validate`: predicted against measured energy and runtime
@@ -50,6 +54,13 @@ _EXPORTS: dict[str, str] = {
     "ResultsFrame": "results",
     "read_results": "results",
     "parse_run_name": "results",
+    "aggregate_panel": "aggregate",
+    "aggregate_median": "aggregate",
+    "aggregate_iqm": "aggregate",
+    "aggregate_mean": "aggregate",
+    "aggregate_optimality_gap": "aggregate",
+    "headline_table": "headline",
+    "default_direction": "names",
     "Report": "report",
     "build_report": "report",
     "validate": "validation",

@@ -272,10 +272,12 @@ def grouped_bars(
     panel: Sequence[str] | None = None,
     ylabel: str | None = None,
     ci_label: str = "95% CI, Student's t",
+    labels: Mapping[str, str] | None = None,
 ) -> Figure:
     """Bars of ``<metric>_mean`` per value of ``x``, one bar per combination of the ``hue`` columns, one panel
     per combination of the ``panel`` columns, with error bars from ``<metric>_ci95_low``/``_high`` of a wide
-    :func:`~layerpower.stats.summary.summarize_frame` table."""
+    :func:`~layerpower.stats.summary.summarize_frame` table. ``labels`` renames ``x`` and ``hue`` on the axes."""
+    labels = dict(labels or {})
     data = summary.copy()
     hue = list(hue)
     data["_hue"] = data[hue].astype(str).agg("/".join, axis=1) if hue else "all"
@@ -296,10 +298,10 @@ def grouped_bars(
             pos = np.arange(len(xs)) - 0.4 + width * (j + 0.5)
             ax.bar(pos, means, width, yerr=err, capsize=3, color=COLORS[j % len(COLORS)], label=h)
         ax.set_xticks(np.arange(len(xs)), xs)
-        ax.set_xlabel(x)
+        ax.set_xlabel(labels.get(x, x))
         ax.set_ylabel(ylabel or label_for(metric))
         ax.grid(axis="y", alpha=0.3)
-        ax.legend(title="/".join(hue) or None, fontsize=7, title_fontsize=7)
+        ax.legend(title="/".join(labels.get(h, h) for h in hue) or None, fontsize=7, title_fontsize=7)
         if name is not None:
             ax.set_title(" / ".join(map(str, name)) if isinstance(name, tuple) else str(name), fontsize=9)
     _title(figure, f"{ylabel or label_for(metric)}: mean with {ci_label} error bars")

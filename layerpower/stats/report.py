@@ -4,6 +4,8 @@
 :func:`build_report` reads a results tree (:func:`~layerpower.stats.results.read_results`) and writes::
 
     <out>/index.html
+    <out>/tables/headline.{csv,md}               best configuration per main metric, P(beats runner-up)
+    <out>/tables/aggregate.{csv,md}              median, IQM, mean, optimality gap per group, bootstrap CIs
     <out>/tables/summary.{csv,md,tex}            mean, std, CI (Student's t by default), CV per configuration
     <out>/tables/seed_variability.{csv,md}       per configuration and metric: seeds, mean, std, CV, consistent
     <out>/tables/consistency.{csv,md}            share of consistent metrics, overall and per backend/model/...
@@ -11,6 +13,10 @@
     <out>/tables/pareto.csv                      configurations on the Pareto frontier per task
     <out>/tables/failed_runs.csv, skipped.csv    what could not be used, and why
     <out>/figures/*.png                          see :data:`FIGURE_KINDS`
+
+The page opens with the headline (:mod:`.report_headline`): the best configuration per main metric,
+the aggregate panel and the key plots; the long tables follow, folded (``<details>``). ``names`` renames
+metrics and attributes on the page, ``directions`` says which way each metric is better.
 
 Every energy figure carries its source; an estimate says "(estimate)". The page is rendered from
 ``templates/index.html.j2`` (jinja2, autoescaped); the figures are drawn by :mod:`.report_figures`.
@@ -21,7 +27,7 @@ from __future__ import annotations
 import functools
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,7 +40,16 @@ from layerpower.io import atomic_open, write_csv_atomic
 from layerpower.stats import plots, tables
 from layerpower.stats._warn import StatsWarning, warn
 from layerpower.stats.correlation import correlation_table
+from layerpower.stats.names import display, resolve_directions, sort_configurations
 from layerpower.stats.report_figures import PARETO_COSTS, PLOT_METRICS, add_figures  # noqa: F401 (re-exported)
+from layerpower.stats.report_headline import (
+    HEADLINE_INTRO,
+    ReportOptions,
+    add_aggregate,
+    add_curves,
+    add_headline,
+    lift_key_figures,
+)
 from layerpower.stats.results import ResultsFrame, read_results
 from layerpower.stats.summary import CI_METHODS, CV_THRESHOLD, summarize_frame
 from layerpower.stats.variability import consistency_share, seed_variability
@@ -60,7 +75,18 @@ FIGURE_KINDS = {
     "timeline": "power, utilisation and memory over time, per run",
     "bars": "energy and time per backend and precision, with confidence intervals",
     "pareto": "quality against energy or time, Pareto frontier",
+    "aggregate": "median, IQM, mean and optimality gap per group with stratified bootstrap CIs",
+    "curves": "training curves per run (EMA-smoothed over the faint raw curve), one figure per task",
 }
+
+#: tables with more rows than this are folded into a <details> element on the page
+FOLD_ROWS = 10
+
+#: figures that span the page's width in the headline grid (file-name prefixes)
+WIDE_FIGURES: tuple[str, ...] = ("aggregate_", "curves_")
+
+#: the figures shown in the headline, when drawn (file-name prefixes, in order)
+KEY_FIGURES: tuple[str, ...] = ("curves_", "pareto_", "bars_training_energy_j")
 
 
 @dataclass
@@ -86,15 +112,39 @@ def build_report(
     max_timelines: int = 12,
     figures: bool = True,
     progress: bool = False,
+    names: Mapping[str, str] | None = None,
+    directions: Mapping[str, str] | None = None,
+    aggregate_metric: str | None = None,
+    aggregate_by: Sequence[str] = ("backend", "precision"),
+    ema: float = 0.6,
+    reps: int = 2000,
+    seed: int | None = 0,
 ) -> Report:
     """Write the report of ``results`` (a :class:`ResultsFrame` or a results folder) into ``out_dir``.
 
     Raises :class:`LayerpowerError` when there is no successful run. Caveats (single seeds, NaN metrics)
     are listed on the page and raised once as a :class:`StatsWarning`. ``figures=False`` writes the tables
     only (much faster).
+
+    ``names`` maps a metric or attribute to the name shown in tables, plots and the headline
+    (``{"test_accuracy": "Test accuracy"}``); ``directions`` maps a metric to ``"min"`` or ``"max"``
+    (defaults: times, energy, power, memory, loss, MAE minimised; accuracy maximised), used for the best
+    configuration, the probability of improvement, the Pareto frontiers and the optimality gap.
+    ``aggregate_metric`` (default: the accuracy metric) is summarised per ``aggregate_by`` group with
+    ``reps`` stratified bootstrap resamples (``seed``); ``ema`` in [0, 1) smooths the training curves.
     """
     if ci not in CI_METHODS:
         raise LayerpowerError(f"unknown confidence-interval method {ci!r}", "use 't' or 'normal'")
+    options = ReportOptions(
+        names={str(k): str(v) for k, v in (names or {}).items()},
+        directions=resolve_directions([], directions),
+        chosen=tuple(directions or {}),
+        aggregate_metric=aggregate_metric,
+        aggregate_by=tuple(aggregate_by),
+        ema=float(ema),
+        reps=int(reps),
+        seed=seed,
+    )
     if not isinstance(results, ResultsFrame):
         results = read_results(results, progress=progress)
     if results.runs.empty:
@@ -115,7 +165,7 @@ def build_report(
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", StatsWarning)
-        sections = _build(results, report, ci, cv_threshold, max_timelines, figures, progress)
+        sections = _build(results, report, ci, cv_threshold, max_timelines, figures, progress, options)
     caveats: list[str] = []
     for item in caught:
         if issubclass(item.category, StatsWarning):
@@ -124,7 +174,7 @@ def build_report(
         else:
             warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     report.notes = caveats + report.notes
-    _write_index(report, results, sections)
+    _write_index(report, results, sections, options.names)
     if caveats:  # one warning for all data caveats (single seeds, NaN metrics, ...)
         more = f" (and {len(caveats) - 1} more)" if len(caveats) > 1 else ""
         warn(f"report written with caveats, listed in {report.index}: {caveats[0]}{more}", stacklevel=2)
@@ -140,6 +190,7 @@ class _Section:
     intro: str = ""
     tables: list[tuple[str, pd.DataFrame, str]] = field(default_factory=list)  # (caption, frame, csv name)
     figures: list[tuple[str, Path]] = field(default_factory=list)  # (caption, path)
+    lead: bool = False  # shown before the caveats (the headline)
 
 
 def _build(
@@ -150,6 +201,7 @@ def _build(
     max_timelines: int,
     with_figures: bool,
     progress: bool,
+    options: ReportOptions,
 ) -> list[_Section]:
     runs = results.runs.copy()
     if "peak_memory_bytes" in runs:
@@ -170,31 +222,38 @@ def _build(
         runs["energy_source"] = runs["energy_source"].fillna("unknown").astype(str)
         keys.append("energy_source")
     sources = sorted(runs["energy_source"].unique()) if "energy_source" in runs else []
-    headers = {m: plots.label_for(m, sources) for m in metrics}
-    sections: list[_Section] = []
+    names = options.names
+    headers = {m: display(m, names, plots.label_for(m, sources)) for m in metrics}
+    options.directions = resolve_directions(metrics, options.directions)
+    headline = _Section("Headline", HEADLINE_INTRO.format(cv=cv_threshold), lead=True)
+    aggregate = _Section("Aggregate panel")
+    curves = _Section("Training curves")
+    sections: list[_Section] = [headline, aggregate, curves]
     ci_text = CI_METHODS[ci]
 
     # summary
     summary = summarize_frame(runs, metrics, by=keys, ci=ci, cv_threshold=cv_threshold, layout="wide")
+    summary = sort_configurations(summary, keys)
     report.tables["summary"] = write_csv_atomic(summary, report.out_dir / "tables" / "summary.csv")
-    display = tables.mean_std_table(summary, keys, metrics, headers=headers)
+    mean_std = tables.mean_std_table(summary, keys, metrics, headers=headers)
     latex = tables.mean_std_table(summary, keys, metrics, headers=headers, latex=True)
     note = (
         f"mean ± std over seeds; n = seeds per configuration; 95% confidence intervals ({ci_text}) "
         f"in summary.csv"
     )
-    _write_text(report.out_dir / "tables" / "summary.md", tables.to_markdown(display) + f"\n{note}\n")
+    _write_text(report.out_dir / "tables" / "summary.md", tables.to_markdown(mean_std) + f"\n{note}\n")
     _write_text(
         report.out_dir / "tables" / "summary.tex",
         tables.to_latex(latex, caption=f"Results per configuration: {note}.", label="tab:summary"),
     )
     sec = _Section("Summary per configuration", note + f". Energy source: {', '.join(sources) or 'unknown'}.")
-    sec.tables.append(("mean ± std", display, "summary.csv / summary.md / summary.tex"))
+    sec.tables.append(("mean ± std", mean_std, "summary.csv / summary.md / summary.tex"))
     ci_view = _ci_view(summary, keys, metrics, headers)
     sec.tables.append((f"95% confidence intervals of the mean ({ci_text})", ci_view, "summary.csv"))
     sections.append(sec)
 
     # seed variability
+    variability = None
     if "seed" in runs:
         variability = seed_variability(runs, metrics, config=keys, cv_threshold=cv_threshold)
         report.tables["seed_variability"] = write_csv_atomic(
@@ -224,6 +283,13 @@ def _build(
         sec.tables.append(("per configuration and metric", variability, "seed_variability.csv"))
         sections.append(sec)
 
+    add_headline(runs, summary, variability, keys, metrics, headers, report, headline, options)
+    key_figures = add_aggregate(runs, metrics, headers, report, aggregate, options, with_figures)
+    if with_figures:
+        add_curves(runs, results.history, keys, report, curves, options)
+    else:
+        curves.intro = "Figures were not requested (figures=False / --no-figures)."
+
     # correlations
     if "training_energy_j" in runs and len(runs) >= 3:
         numeric = [m for m in metrics if m != "training_energy_j"]
@@ -245,7 +311,19 @@ def _build(
     figures = _Section("Figures")
     if with_figures:
         add_figures(
-            runs, results, summary, keys, metrics, headers, report, figures, ci, max_timelines, progress
+            runs,
+            results,
+            summary,
+            keys,
+            metrics,
+            headers,
+            report,
+            figures,
+            ci,
+            max_timelines,
+            progress,
+            directions=options.directions,
+            names=names,
         )
     else:
         figures.intro = "Figures were not requested (figures=False / --no-figures)."
@@ -264,6 +342,7 @@ def _build(
         sec.tables.extend(pareto_tables)
         sections.append(sec)
     sections.append(figures)
+    lift_key_figures(headline, key_figures, KEY_FIGURES, curves, figures)
 
     # failures
     if not results.failed.empty or not results.skipped.empty:
@@ -305,9 +384,18 @@ def _write_text(path: Path, text: str) -> Path:
     return path
 
 
-def _write_index(report: Report, results: ResultsFrame, sections: list[_Section]) -> None:
-    """Render ``index.html`` from ``templates/index.html.j2`` (autoescaped; tables are prebuilt HTML)."""
+def _write_index(
+    report: Report, results: ResultsFrame, sections: list[_Section], names: Mapping[str, str]
+) -> None:
+    """Render ``index.html`` from ``templates/index.html.j2`` (autoescaped; tables are prebuilt HTML).
+
+    Column headers are renamed by ``names``; tables of more than :data:`FOLD_ROWS` rows are folded.
+    """
     from markupsafe import Markup
+
+    def html(frame: pd.DataFrame) -> Markup:
+        renamed = frame.rename(columns={c: names[c] for c in frame.columns if c in names})
+        return Markup(tables.to_html(renamed))
 
     page = _template().render(
         root=str(results.root),
@@ -317,16 +405,28 @@ def _write_index(report: Report, results: ResultsFrame, sections: list[_Section]
             {
                 "title": section.title,
                 "intro": section.intro,
+                "lead": section.lead,
                 "tables": [
-                    {"caption": caption, "source": source, "html": Markup(tables.to_html(frame))}
+                    {
+                        "caption": caption,
+                        "source": source,
+                        "html": html(frame),
+                        "rows": len(frame),
+                        "fold": len(frame) > FOLD_ROWS,
+                    }
                     for caption, frame, source in section.tables
                 ],
                 "figures": [
-                    {"caption": caption, "src": path.relative_to(report.out_dir).as_posix()}
+                    {
+                        "caption": caption,
+                        "src": path.relative_to(report.out_dir).as_posix(),
+                        "wide": path.name.startswith(WIDE_FIGURES),
+                    }
                     for caption, path in section.figures
                 ],
             }
             for section in sections
+            if section.intro or section.tables or section.figures
         ],
     )
     _write_text(report.index, page)

@@ -5,13 +5,15 @@ categorical attributes, bars per backend and precision, Pareto frontiers and tel
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from layerpower.stats import plots
+from layerpower.stats.names import default_direction, display
 from layerpower.stats.pareto import mark_pareto
-from layerpower.stats.results import QUALITY_DIRECTIONS, ResultsFrame
+from layerpower.stats.results import ResultsFrame
 
 if TYPE_CHECKING:
     from layerpower.stats.report import Report, _Section
@@ -29,7 +31,7 @@ PLOT_METRICS: tuple[str, ...] = (
 
 _CI_SHORT = {"t": "Student's t", "normal": "1.96 × SEM"}
 
-#: x-objectives of the Pareto figures (all minimised)
+#: x-objectives of the Pareto figures (minimised unless a direction says otherwise)
 PARETO_COSTS: tuple[str, ...] = ("training_energy_j", "training_time", "testing_time")
 
 
@@ -49,7 +51,14 @@ def add_figures(
     ci: str,
     max_timelines: int,
     progress: bool,
+    *,
+    directions: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
 ) -> None:
+    """Draw the report's figures into ``section``; ``directions`` orient the Pareto frontiers and
+    ``names`` rename attributes on the axes (metrics arrive renamed in ``headers``)."""
+    directions = dict(directions or {})
+    labels = {**{str(k): str(v) for k, v in (names or {}).items()}, **headers}
     fig_dir = report.out_dir / "figures"
 
     def save(figure, name: str, caption: str) -> None:
@@ -73,9 +82,9 @@ def add_figures(
     shown = [m for m in PLOT_METRICS if m in metrics] or metrics[:6]
     for attr in numeric_attrs:
         save(
-            plots.metric_vs_numeric(runs, attr, shown, hue=hue, labels=headers),
+            plots.metric_vs_numeric(runs, attr, shown, hue=hue, labels=labels),
             f"numeric_{_slug(attr)}",
-            f"metrics against {attr}",
+            f"metrics against {display(attr, names)}",
         )
     if not numeric_attrs:
         report.notes.append(
@@ -84,9 +93,9 @@ def add_figures(
         )
     for attr in categorical_attrs:
         save(
-            plots.metric_by_category(runs, attr, shown, labels=headers),
+            plots.metric_by_category(runs, attr, shown, labels=labels),
             f"category_{_slug(attr)}",
-            f"metrics by {attr}",
+            f"metrics by {display(attr, names)}",
         )
     if not categorical_attrs:
         report.notes.append("no categorical attribute varies: no violin plots")
@@ -107,6 +116,7 @@ def add_figures(
                 panel=bar_panel,
                 ylabel=headers[metric],
                 ci_label=f"95% CI ({_CI_SHORT[ci]})",
+                labels=labels,
             )
             save(figure, f"bars_{metric}", f"{headers[metric]} per backend and precision")
 
@@ -114,7 +124,11 @@ def add_figures(
     if quality is not None:
         task_keys = [k for k in ("model", "complexity") if k in summary]
         for cost in [c for c in PARETO_COSTS if c in metrics]:
-            _pareto_figure(summary, keys, task_keys, cost, quality, headers, save, section)
+            directions_of = (
+                directions.get(cost, default_direction(cost)),
+                directions.get(quality, default_direction(quality)),
+            )
+            _pareto_figure(summary, keys, task_keys, cost, quality, directions_of, headers, save, section)
 
     if not results.samples.empty:
         run_ids = list(runs.sort_values([k for k in [*keys, "seed"] if k in runs])["run_id"])
@@ -137,8 +151,8 @@ def add_figures(
             )
 
 
-def _pareto_figure(summary, keys, task_keys, cost, quality, headers, save, section) -> None:
-    direction = QUALITY_DIRECTIONS[quality]
+def _pareto_figure(summary, keys, task_keys, cost, quality, directions, headers, save, section) -> None:
+    cost_direction, direction = directions
     points = summary.copy()
     points["configuration"] = (
         points[[k for k in keys if k not in (*task_keys, "energy_source")]].astype(str).agg("/".join, axis=1)
@@ -154,7 +168,7 @@ def _pareto_figure(summary, keys, task_keys, cost, quality, headers, save, secti
             part,
             f"{cost}_mean",
             f"{quality}_mean",
-            ("min", direction),
+            (cost_direction, direction),
             label="configuration",
             xerr=f"{cost}_std",
             yerr=f"{quality}_std",
@@ -165,12 +179,12 @@ def _pareto_figure(summary, keys, task_keys, cost, quality, headers, save, secti
         )
         finite = part[[f"{cost}_mean", f"{quality}_mean"]].notna().all(axis=1)
         if finite.any():
-            marked = mark_pareto(part[finite], {f"{cost}_mean": "min", f"{quality}_mean": direction})
+            marked = mark_pareto(part[finite], {f"{cost}_mean": cost_direction, f"{quality}_mean": direction})
             fronts.append(marked[marked["pareto"]])
     plots._title(
         figure, f"{headers[quality]} against {headers[cost]} (means over seeds; error bars: ± 1 std)"
     )
-    save(figure, f"pareto_{cost}_{quality}", f"Pareto frontier: {quality} against {cost}")
+    save(figure, f"pareto_{cost}_{quality}", f"Pareto frontier: {headers[quality]} against {headers[cost]}")
     if fronts:
         front = pd.concat(fronts, ignore_index=True)
         out = front[[*task_keys, "configuration"]].copy()

@@ -15,13 +15,14 @@ from click.testing import CliRunner
 from PIL import Image
 
 from layerpower.stats import StatsWarning, build_report, read_results
+from layerpower.stats.report import FOLD_ROWS
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.fixture(scope="module")
 def results_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Six real torch runs (mlp simple, 1 epoch, 200 samples): fp32 and bf16 at batch 32, fp32 at batch 64,
+    """Six real torch runs (mlp simple, 2 epochs, 200 samples): fp32 and bf16 at batch 32, fp32 at batch 64,
     two seeds each, written by the experiment runner's own per-run code; plus one failed run."""
     run_one = pytest.importorskip("layerpower.experiments.run_one")
     from layerpower.experiments.config import RunConfig
@@ -36,7 +37,7 @@ def results_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 complexity="simple",
                 precision=precision,
                 seed=seed,
-                epochs=1,
+                epochs=2,
                 batch_size=batch_size,
                 limit=200,
                 sample_interval_s=0.05,
@@ -58,7 +59,11 @@ def report(results_root: Path, tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("report")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", StatsWarning)
-        return build_report(results_root, out, max_timelines=2)
+        return build_report(results_root, out, max_timelines=2, names=NAMES, reps=500)
+
+
+#: display names given to the report fixture
+NAMES = {"test_accuracy": "Test accuracy", "batch_size": "Batch size", "precision": "Number format"}
 
 
 def test_results_of_real_runs(results_root: Path) -> None:
@@ -116,6 +121,7 @@ def test_report_figures(report) -> None:
         "pareto_training_energy_j_test_accuracy.png",
     } <= names
     assert len([n for n in names if n.startswith("timeline_")]) == 2
+    assert {"aggregate_test_accuracy.png", "curves_mlp_simple.png"} <= names
     for path in report.figures:
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > 300 and image.height > 200
@@ -127,10 +133,52 @@ def test_report_figures(report) -> None:
     assert any("telemetry plotted for the first 2 of 6 runs" in n for n in report.notes)
 
 
+def test_report_opens_with_the_headline(report) -> None:
+    index = report.index.read_text()
+    headline = index.index("<h2>Headline</h2>")
+    assert headline < index.index("<details") and headline < index.index("Summary per configuration")
+    # the key plots sit in the headline, each image once on the page
+    top = index[headline : index.index("</section>", headline)]
+    for name in ("aggregate_test_accuracy.png", "curves_mlp_simple.png", "bars_training_energy_j.png"):
+        assert f"figures/{name}" in top and index.count(f"src='figures/{name}'") == 1
+    assert "pareto_training_energy_j_test_accuracy.png" in top
+    # names remap the headline, table headers and the aggregate panel
+    assert "Test accuracy" in top and "<th>Batch size</th>" in index and "<th>Number format</th>" in index
+    assert "batch_size" not in top
+    headline_csv = pd.read_csv(report.tables["headline"])
+    assert {"training_time", "training_energy_j", "test_accuracy"} <= set(headline_csv["metric"])
+    energy = headline_csv.set_index("metric").loc["training_energy_j"]
+    assert energy["direction"] == "min" and energy["best_low"] <= energy["best_mean"] <= energy["best_high"]
+    assert (
+        0 <= energy["p_improvement"] <= 1 and energy["p_low"] <= energy["p_improvement"] <= energy["p_high"]
+    )
+    panel = pd.read_csv(report.tables["aggregate"])
+    assert set(panel["aggregate"]) == {"median", "IQM", "mean", "optimality gap"}
+    assert set(panel["precision"]) == {"fp32", "bf16"} and (panel["low"] <= panel["high"]).all()
+
+
+def test_direction_flips_the_headline(results_root: Path, tmp_path: Path) -> None:
+    results = read_results(results_root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", StatsWarning)
+        lowest = build_report(results, tmp_path / "a", figures=False, reps=200)
+        highest = build_report(
+            results, tmp_path / "b", figures=False, reps=200, directions={"training_energy_j": "max"}
+        )
+    best = {
+        name: pd.read_csv(r.tables["headline"]).set_index("metric").loc["training_energy_j"]
+        for name, r in (("min", lowest), ("max", highest))
+    }
+    assert best["min"]["direction"] == "min" and best["max"]["direction"] == "max"
+    assert best["max"]["best_mean"] > best["min"]["best_mean"]
+    assert best["max"]["best"] != best["min"]["best"]
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_report_renders_in_a_real_browser(report, tmp_path: Path) -> None:
-    """Every image loads (naturalWidth > 0) and every table renders, in headless chromium."""
+    """Every image loads (naturalWidth > 0), every table renders once its <details> is opened, the headline
+    comes before the first long table and every long table is folded, in headless chromium."""
 
     def check(page: Path) -> dict:
         html = report.index.read_text()
@@ -140,13 +188,24 @@ window.addEventListener('load', function () {
   var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); })
                 .map(function (i) { return i.getAttribute('src'); });
   var tables = Array.prototype.slice.call(document.querySelectorAll('table'));
+  var long = tables.filter(function (t) { return t.rows.length - 1 > __FOLD__; });
+  var unfolded = long.filter(function (t) { return !t.closest('details'); }).length;
+  var headline = document.querySelector('section.headline');
+  var firstLong = long.length ? long[0] : null;
+  var before = !!headline && (!firstLong ||
+    !!(headline.compareDocumentPosition(firstLong) & Node.DOCUMENT_POSITION_FOLLOWING));
+  var headlineTop = !!headline && headline.getBoundingClientRect().top < 400;
+  var folded = long.every(function (t) { return !t.checkVisibility(); });
+  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
   var empty = tables.filter(function (t) {
     return t.rows.length < 2 || t.getBoundingClientRect().height <= 0; }).length;
   var out = document.createElement('pre'); out.id = 'lp-check';
-  out.textContent = JSON.stringify({images: imgs.length, bad: bad, tables: tables.length, empty: empty});
+  out.textContent = JSON.stringify({images: imgs.length, bad: bad, tables: tables.length, empty: empty,
+    long: long.length, unfolded: unfolded, before: before, top: headlineTop, folded: folded,
+    details: document.querySelectorAll('details').length});
   document.body.appendChild(out);
 });
-</script>"""
+</script>""".replace("__FOLD__", str(FOLD_ROWS))
         page.write_text(html.replace("</body>", probe + "</body>"))
         done = subprocess.run(
             [
@@ -174,6 +233,8 @@ window.addEventListener('load', function () {
     result = check(report.out_dir / "check.html")
     assert result["images"] == len(report.figures) and result["bad"] == []
     assert result["tables"] >= 6 and result["empty"] == 0
+    assert result["long"] >= 1 and result["unfolded"] == 0 and result["folded"]
+    assert result["before"] and result["top"] and result["details"] >= result["long"]
 
     # the probe does notice a missing image
     broken = report.out_dir / "figures" / report.figures[0].name
@@ -208,9 +269,23 @@ def test_analyze_command(results_root: Path, tmp_path: Path) -> None:
             str(out),
             "--no-figures",
             "--quiet",
+            "--name",
+            'training_time="Wall time [s]"',
+            "--direction",
+            "training_time=max",
+            "--aggregate-metric",
+            "training_energy_j",
+            "--bootstrap-reps",
+            "200",
         ],
     )
     assert result.exit_code == 0, result.output
+    index = (out / "index.html").read_text()
+    assert "Wall time [s]" in index and "aggregates of training energy" in index
+    headline = pd.read_csv(out / "tables" / "headline.csv").set_index("metric")
+    assert headline.loc["training_time", "direction"] == "max"
+    bad = CliRunner().invoke(main, ["analyze", str(out), "--direction", "training_time=up"])
+    assert bad.exit_code == 2 and "min or METRIC=max" in bad.output
     assert "3 run(s) read, 1 failed, 0 skipped" in result.output
     assert (out / "index.html").is_file() and "index.html" in result.output
     # the caveats are listed once, not as a spew of warnings
