@@ -2,12 +2,48 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
-from layerpower.cli._common import CONTEXT, comma_ints, echo_json, user_errors
+from layerpower.cli._common import CONTEXT, echo_json, user_errors
 from layerpower.errors import LayerpowerError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def input_options(func: F) -> F:
+    """``--input-shape``, ``--input-dtype`` and ``--seq-len``, shared by ``layers`` and ``predict-energy``.
+
+    The values reach the command as given (text, text, int); the model's name is needed to parse them
+    into errors that name it (:func:`layerpower.models.inputs.parse_input_shape`)."""
+    options = [
+        click.option(
+            "--input-shape",
+            default=None,
+            metavar="SHAPE",
+            help="Per-sample input shape without the batch dimension: 128, 128x384 or 3x224x224 "
+            "(default: the model's own, e.g. 3x299x299 for inception_v3).",
+        ),
+        click.option(
+            "--input-dtype",
+            default=None,
+            metavar="DTYPE",
+            help="Input dtype: float (takes --dtype) or an integer type for token ids (long, int32) "
+            "[default: the model's own].",
+        ),
+        click.option(
+            "--seq-len",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Sequence length of a sequence model (bert_base_like, gpt2_small_like; same as "
+            "NAME@seq=N) [default: 128].",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
 
 
 def _geometry(values: tuple[int, ...]) -> str:
@@ -60,21 +96,25 @@ def _summary_lines(summary: dict[str, Any], header: dict[str, Any]) -> list[str]
     show_default=True,
     help="table (with totals), csv (one row per layer call) or json (layers and totals).",
 )
-@click.option(
-    "--input-shape",
-    callback=comma_ints,
-    default=None,
-    help="Per-sample input shape C,H,W (default: the model's natural one, e.g. 3,299,299 for inception_v3).",
-)
+@input_options
 @click.option("--list", "list_models", is_flag=True, help="List the model names and exit.")
 @user_errors
 def layers(
-    model: str | None, batch_size: int, dtype: str, fmt: str, input_shape: list[int], list_models: bool
+    model: str | None,
+    batch_size: int,
+    dtype: str,
+    fmt: str,
+    input_shape: str | None,
+    input_dtype: str | None,
+    seq_len: int | None,
+    list_models: bool,
 ) -> None:
-    """List the layer calls of MODEL: a torchvision classification model (resnet18, vgg16, ...), lenet, or
-    package.module:factory. Built on the meta device: no weights are downloaded, no data is needed."""
+    """List the layer calls of MODEL: a torchvision classification model (resnet18, vgg16, ...), lenet, a
+    transformer reference (bert_base_like, gpt2_small_like; NAME@seq=N), or package.module:factory. Built
+    on the meta device: no weights are downloaded, no data is needed."""
     from layerpower.models.dtypes import normalize_dtype
-    from layerpower.models.zoo import available_models, resolve_model
+    from layerpower.models.inputs import declared_inputs, parse_input_shape
+    from layerpower.models.zoo import available_models, meta_model, resolve_model, with_seq_len
 
     if list_models:
         for name in available_models():
@@ -87,10 +127,12 @@ def layers(
     from layerpower.models.layers import extract_layers, layers_frame, summarize_layers
 
     dtype_name = normalize_dtype(dtype)
-    entry = resolve_model(model)
-    shape = tuple(input_shape) if input_shape else entry.input_shape
-    specs = extract_layers(entry.name, batch_size=batch_size, dtype=dtype_name, input_shape=shape)
+    entry = resolve_model(with_seq_len(model, seq_len))
+    shape = parse_input_shape(input_shape, entry.name)
+    specs = extract_layers(entry.name, batch_size, dtype_name, input_shape=shape, input_dtype=input_dtype)
     summary = summarize_layers(specs)
+    if shape is None:
+        shape = declared_inputs(entry, meta_model(entry.name))["input_shape"]
     header = {"model": entry.name, "input_shape": [batch_size, *shape], "dtype": dtype_name}
     if fmt == "json":
         echo_json(

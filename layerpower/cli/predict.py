@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from layerpower.cli._common import CONTEXT, echo_json, progress_option, user_errors
+from layerpower.cli.layers import input_options
 
 if TYPE_CHECKING:
     from layerpower.predictors.energy import EnergyPrediction
@@ -161,6 +162,7 @@ def format_training(result: TrainResult) -> str:
 )
 @click.option("--per-layer", is_flag=True, help="Also print every layer's prediction.")
 @click.option("--no-calibration", is_flag=True, help="Report the plain sum over layers.")
+@input_options
 @user_errors
 def predict_energy(
     model: str,
@@ -171,6 +173,9 @@ def predict_energy(
     fmt: str,
     per_layer: bool,
     no_calibration: bool,
+    input_shape: str | None,
+    input_dtype: str | None,
+    seq_len: int | None,
 ) -> None:
     """Predict a model's energy, runtime and average power per forward pass, layer by layer.
 
@@ -186,6 +191,9 @@ def predict_energy(
         device_id=device_id,
         predictors=predictors,
         calibrate=not no_calibration,
+        input_shape=input_shape,
+        input_dtype=input_dtype,
+        seq_len=seq_len,
     )
     if fmt == "json":
         echo_json(result.to_dict(per_layer=per_layer))
@@ -242,6 +250,7 @@ def format_table(result: EnergyPrediction, per_layer: bool) -> str:
         f"{'energy':<15}{_num(t.energy_j):>10} J   [{_num(t.energy_low_j)}, {_num(t.energy_high_j)}] J",
         f"{'runtime':<15}{_num(t.runtime_s):>10} s   [{_num(t.runtime_low_s)}, {_num(t.runtime_high_s)}] s",
         f"{'average power':<15}{_num(t.avg_power_w):>10} W" + ("   (estimate)" if t.is_estimate else ""),
+        result.fallback.line(),
     ]
     if result.notes:
         lines.append("")
@@ -253,12 +262,17 @@ def format_table(result: EnergyPrediction, per_layer: bool) -> str:
 
 def _layer_table(result: EnergyPrediction) -> str:
     header = (
-        f"{'layer':<32} {'type':<18} {'kind':<13} {'runtime_s':>10} {'power_w':>8} {'energy_j':>10}  note"
+        f"{'layer':<32} {'type':<18} {'kind':<13} {'runtime_s':>10} {'power_w':>8} {'energy_j':>10}"
+        f"  {'by':<13} note"
     )
     rows = [header, "-" * len(header)]
     for row in result.layers.to_dict(orient="records"):
+        by = str(row.get("predicted_by") or "-")
+        if row.get("power_by") not in (None, "", "trained", by):
+            by += f"/{row['power_by']}"
         rows.append(
             f"{str(row['layer_name'])[:32]:<32} {str(row['layer_type'])[:18]:<18} {row['kind']:<13} "
-            f"{_num(row['runtime_s']):>10} {_num(row['power_w']):>8} {_num(row['energy_j']):>10}  {row['left_out']}"
+            f"{_num(row['runtime_s']):>10} {_num(row['power_w']):>8} {_num(row['energy_j']):>10}"
+            f"  {by:<13} {row['left_out']}"
         )
     return "\n".join(rows)

@@ -29,6 +29,14 @@ from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
 from layerpower.models.dtypes import normalize_dtype, torch_dtype
 from layerpower.models.encoding import encode_call
+from layerpower.models.input_check import (
+    LayerInfo,
+    check_first_call,
+    explain_failure,
+    first_leaf,
+    layer_info,
+)
+from layerpower.models.inputs import declared_inputs, describe_inputs, make_inputs, parse_input_shape
 from layerpower.models.ops import CONV_OPS, DATA_MOVEMENT_OPS, OP_PARAMETERS, POOLING_OPS
 from layerpower.models.spec import (
     KIND_CONVOLUTIONAL,
@@ -38,7 +46,7 @@ from layerpower.models.spec import (
     feature_row,
 )
 from layerpower.models.trace import LayerCall, trace_layer_calls
-from layerpower.models.zoo import build_model, resolve_model
+from layerpower.models.zoo import ModelEntry, build_model, resolve_model
 
 _ZERO_FLOP_MODULES = ("StochasticDepth",)
 
@@ -47,34 +55,58 @@ def extract_layers(
     model_or_name: str | nn.Module,
     batch_size: int = 1,
     dtype: str | torch.dtype = "float32",
-    input_shape: Sequence[int] | None = None,
+    input_shape: Sequence[int] | str | None = None,
+    input_dtype: str | None = None,
 ) -> list[LayerSpec]:
     """Every layer call of one forward pass of a model, without weights and without data.
 
-    ``model_or_name`` is a zoo name (``"resnet18"``, ``"lenet"``, ``"package.module:factory"``) or an
-    ``nn.Module`` (copied to the meta device; the original is not touched). ``input_shape`` is the
-    per-sample shape (C, H, W); by default the model's natural one (:attr:`ModelEntry.input_shape` for a
-    name, the module's ``input_shape`` attribute for a module). ``dtype`` is any spelling
-    :func:`normalize_dtype` accepts. Each spec's ``extra`` holds ``model`` (the name, when given one),
-    ``module`` or ``op`` (what to run it with), ``parent``, ``flops_source`` and the recorded call
-    (``args``, ``kwargs``, ``arg_shapes``, ``arg_dtypes``, ``replayable``) that
-    :func:`layerpower.models.isolate.isolated_layer` replays; all JSON-friendly.
+    ``model_or_name`` is a zoo name (``"resnet18"``, ``"bert_base_like@seq=256"``,
+    ``"package.module:factory"``) or an ``nn.Module`` (copied to the meta device; the original is not
+    touched). The inputs are the model's declared ones (:mod:`layerpower.models.inputs`: ``input_shape`` of
+    any rank, ``input_dtype``, ``example_inputs``); ``input_shape`` (per sample, no batch dimension; a
+    sequence or text such as ``"3x224x224"``) and ``input_dtype`` (``"long"``) override them. Floating inputs
+    take ``dtype`` (any spelling :func:`normalize_dtype` accepts), integer inputs stay integer. An input the
+    model cannot take raises a one-line :class:`LayerpowerError` naming the model, the input tried and what
+    its first layer expects. Each spec's ``extra`` holds ``model`` (the name, when given one), ``module`` or
+    ``op`` (what to run it with), ``parent``, ``flops_source`` and the recorded call (``args``, ``kwargs``,
+    ``arg_shapes``, ``arg_dtypes``, ``replayable``) that :func:`layerpower.models.isolate.isolated_layer`
+    replays; all JSON-friendly.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LayerpowerError(f"batch size must be a positive integer, got {batch_size!r}")
     dtype_name = normalize_dtype(dtype)
-    model, shape, model_name = _meta_model_and_shape(model_or_name, input_shape)
+    model, entry, model_name = _meta_model(model_or_name)
+    label = entry.name
+    shape = parse_input_shape(input_shape, label) if input_shape is not None else None
     model = model.to(torch_dtype(dtype_name)).eval()
-    inputs = torch.empty((batch_size, *shape), dtype=torch_dtype(dtype_name), device="meta")
+    declared = declared_inputs(entry, model)
+    if shape is None and declared["example_inputs"] is None and not declared["input_shape"]:
+        raise LayerpowerError(
+            f"no input shape for the {label} module",
+            hint="pass input_shape=(C, H, W), or give the module an input_shape attribute",
+        )
+    inputs = make_inputs(
+        entry, batch_size, dtype_name, "meta", module=model, input_shape=shape, input_dtype=input_dtype
+    )
+    inputs_text = describe_inputs(inputs)
 
     specs: list[LayerSpec] = []
     flops_before: dict[int, int] = {}
+    inflight: list[LayerInfo] = []
+    first: list[LayerInfo] = []
     with FlopCounter() as counter:
 
         def on_enter(call: LayerCall) -> None:
+            info = layer_info(call.module_type, call.name, call.module)
+            if call.is_module and not first:
+                first.append(info)
+                assert call.module is not None
+                check_first_call(call.module, call.args, label, inputs_text, call.name)
+            inflight.append(info)
             flops_before[call.index] = counter.total
 
         def on_exit(call: LayerCall, output: Any) -> None:
+            inflight.pop()
             counted = counter.total - flops_before.pop(call.index)
             specs.append(spec_from_call(call, output, counted, dtype_name, model_name))
 
@@ -82,12 +114,10 @@ def extract_layers(
             trace_layer_calls(model, inputs, on_enter, on_exit)
         except LayerpowerError:
             raise
-        except (RuntimeError, NotImplementedError, TypeError, ValueError) as exc:
-            raise LayerpowerError(
-                f"the forward pass of {model_name or type(model).__name__} failed on the meta device "
-                f"with input {(batch_size, *shape)}: {exc}",
-                hint="check input_shape; a forward that reads tensor values (.item(), data-dependent "
-                "branches) cannot run without data",
+        except (RuntimeError, NotImplementedError, TypeError, ValueError, IndexError, AssertionError) as exc:
+            known_first = first[0] if first else first_leaf(model)
+            raise explain_failure(
+                label, inputs_text, inflight[-1] if inflight else None, known_first, exc
             ) from exc
     return specs
 
@@ -116,32 +146,16 @@ class FlopCounter(TorchDispatchMode):
         return output
 
 
-def _meta_model_and_shape(
-    model_or_name: str | nn.Module, input_shape: Sequence[int] | None
-) -> tuple[nn.Module, tuple[int, ...], str | None]:
+def _meta_model(model_or_name: str | nn.Module) -> tuple[nn.Module, ModelEntry, str | None]:
+    """(meta model, its entry, the zoo name or None for a module given as such)."""
     if isinstance(model_or_name, str):
         entry = resolve_model(model_or_name)
-        model = build_model(entry, device="meta")
-        shape = input_shape or entry.input_shape
-        name: str | None = entry.name
-    elif isinstance(model_or_name, nn.Module):
+        return build_model(entry, device="meta"), entry, entry.name
+    if isinstance(model_or_name, nn.Module):
         model = meta_copy(model_or_name)
-        shape = input_shape or getattr(model_or_name, "input_shape", None)
-        name = None
-        if shape is None:
-            raise LayerpowerError(
-                f"no input shape for the {type(model_or_name).__name__} module",
-                hint="pass input_shape=(C, H, W), or give the module an input_shape attribute",
-            )
-    else:
-        raise LayerpowerError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
-    try:
-        shape_tuple = tuple(int(d) for d in shape)
-    except (TypeError, ValueError):
-        raise LayerpowerError(f"input shape must be a sequence of integers, got {shape!r}") from None
-    if not shape_tuple or any(d < 1 for d in shape_tuple):
-        raise LayerpowerError(f"input shape must be positive integers, got {shape!r}")
-    return model, shape_tuple, name
+        entry = ModelEntry(type(model_or_name).__name__, "module", (), lambda: model, inputs_declared=())
+        return model, entry, None
+    raise LayerpowerError(f"expected a model name or an nn.Module, got {type(model_or_name).__name__}")
 
 
 def meta_copy(model: nn.Module) -> nn.Module:
@@ -318,6 +332,8 @@ def spec_from_call(
         weights = [*module.parameters(), *module.buffers()]
         params = sum(p.numel() for p in module.parameters())
         bytes_read = _nbytes(inputs) + _nbytes(weights)
+        if isinstance(module, (nn.Embedding, nn.EmbeddingBag)):  # reads the rows it gathers, not the table
+            bytes_read = _nbytes(inputs) + _nbytes(outputs)
         geometry = _module_geometry(module, call.kind, in_shape, out_shape)
         extra["module"] = call.module_path
     else:

@@ -237,6 +237,36 @@ DATA_MOVEMENT_OPS: frozenset[str] = frozenset(
     }
 )
 
+#: functional dropouts: identities when called with ``training=False`` (every caller in eval mode)
+DROPOUT_OPS: frozenset[str] = frozenset(
+    {"dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout"}
+)
+
+#: layer types that are identities in eval mode: never priced, never "unseen" (see :func:`is_identity_op`)
+IDENTITY_TYPES: frozenset[str] = frozenset(
+    {
+        "Identity",
+        "Dropout",
+        "Dropout1d",
+        "Dropout2d",
+        "Dropout3d",
+        "AlphaDropout",
+        "FeatureAlphaDropout",
+        "StochasticDepth",
+        *DROPOUT_OPS,
+    }
+)
+
+
+def is_identity_op(op: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """True for a functional dropout called with ``training=False`` (argument 2 or the keyword; torch's
+    default is ``True``): it returns its input and is not a layer call."""
+    if op not in DROPOUT_OPS:
+        return False
+    training = kwargs.get("training", args[2] if len(args) > 2 else True)
+    return training is False
+
+
 _DUNDER_ARITHMETIC = frozenset(
     {
         "add",

@@ -111,8 +111,12 @@ def _two(values: tuple[int, ...], fill: int) -> tuple[int, int]:
 def feature_row(spec: LayerSpec) -> dict[str, Any]:
     """The feature columns of ``spec`` (superset of every kind's extended features), one CSV row's worth.
 
-    Dense layers: ``input_size``/``output_size`` are in/out features, ``rows`` is the number of vectors
-    the layer multiplies (batch × tokens). Sizes are (C, H, W) with 1s for missing dims.
+    Dense layers (Linear and matrix products, on inputs of any rank): ``rows`` is the number of vectors the
+    layer really multiplies, ``prod(input_shape[:-1])`` (batch × tokens, or batch × H × W for a Linear on
+    an image-shaped (N, H, W, C) tensor), ``input_size``/``output_size`` the in/out features; the sizes
+    follow the same view: ``input_size_0 = output_size_0 = rows``, ``input_size_1 = in features``,
+    ``output_size_1 = out features``, ``*_2 = 1``. Other kinds: sizes are (C, H, W) of the non-batch dims,
+    with 1s for missing dims and extra middle dims folded into H.
     """
     in3 = _three(spec.input_shape[1:])
     out3 = _three(spec.output_shape[1:])
@@ -121,6 +125,10 @@ def feature_row(spec: LayerSpec) -> dict[str, Any]:
     padding = _two(spec.padding, 0)
     dilation = _two(spec.dilation, 1)
     rows = math.prod(spec.input_shape[:-1]) if len(spec.input_shape) > 1 else 1
+    if spec.kind == KIND_DENSE:
+        in_features = int(spec.input_shape[-1]) if spec.input_shape else 1
+        out_features = int(spec.output_shape[-1]) if spec.output_shape else 1
+        in3, out3 = (int(rows), in_features, 1), (int(rows), out_features, 1)
     return {
         "layer_name": spec.name,
         "layer_type": spec.module_type,

@@ -9,7 +9,8 @@ Layer calls are
 * leaf module calls: a module without children, or one of :data:`OPAQUE_MODULES` whose children are not
   called as modules (``nn.MultiheadAttention``); named by the module's qualified name. Pass-through modules
   (:func:`is_passthrough`: ``Identity``, ``Flatten``, ``Unflatten``, torchvision's ``Permute``) are not
-  layer calls, and neither is anything inside them.
+  layer calls, and neither is anything inside them; nor are eval-mode identities: dropout of every variant
+  and torchvision's ``StochasticDepth`` modules, and functional dropouts called with ``training=False``.
 * functional ops (:data:`layerpower.models.ops.COUNTED_OPS`) called while no leaf module executes, seen
   through a ``torch.overrides.TorchFunctionMode``; named ``"<parent>.<op>_<n>"`` where ``parent`` is the
   innermost executing non-leaf module and ``n`` counts that op within one call of the parent.
@@ -36,7 +37,15 @@ try:  # private helpers: suspend the mode inside leaf modules, where it has noth
 except ImportError:  # pragma: no cover - older or newer torch: the mode stays on, ignoring leaf internals
     _get_current_function_mode = _pop_mode = _push_mode = None  # type: ignore[assignment]
 
-from layerpower.models.ops import COUNTED_OPS, SHAPE_OPS, canonical_op_name, function_path, op_kind
+from layerpower.models.ops import (
+    COUNTED_OPS,
+    DROPOUT_OPS,
+    SHAPE_OPS,
+    canonical_op_name,
+    function_path,
+    is_identity_op,
+    op_kind,
+)
 from layerpower.models.spec import KIND_CONVOLUTIONAL, KIND_DENSE, KIND_OTHER, KIND_POOLING
 
 #: modules with children that run as one layer (their children are never called as modules)
@@ -52,11 +61,14 @@ _POOLING_MODULES: tuple[type[nn.Module], ...] = (
 
 
 def _passthrough_types() -> tuple[type[nn.Module], ...]:
-    types: list[type[nn.Module]] = [nn.Identity, nn.Flatten, nn.Unflatten]
+    # dropout of every variant and stochastic depth return their input in eval mode, and a trace always
+    # runs in eval mode: identities, not layers (they cost nothing and are never "unseen")
+    types: list[type[nn.Module]] = [nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd]
     try:
         from torchvision.ops.misc import Permute
+        from torchvision.ops.stochastic_depth import StochasticDepth
 
-        types.append(Permute)
+        types += [Permute, StochasticDepth]
     except ImportError:  # torchvision is optional for user models
         pass
     return tuple(types)
@@ -71,7 +83,8 @@ def is_leaf(module: nn.Module) -> bool:
 
 
 def is_passthrough(module: nn.Module) -> bool:
-    """True for a leaf module that only reshapes or forwards its input (never a layer call)."""
+    """True for a leaf module that only reshapes or forwards its input, or is an identity in eval mode
+    (dropout, stochastic depth): never a layer call."""
     return isinstance(module, _PASSTHROUGH)
 
 
@@ -238,6 +251,8 @@ class _LayerCallTracer(TorchFunctionMode):
         if self.busy or self.depth or not self.frames:
             return func(*args, **kwargs)
         op = canonical_op_name(func)
+        if op in DROPOUT_OPS and is_identity_op(op, args, kwargs):
+            return func(*args, **kwargs)
         if op not in COUNTED_OPS:
             if op not in SHAPE_OPS:
                 self.ignored[op] += 1

@@ -1,8 +1,10 @@
 """The model zoo: a name -> a randomly initialised ``nn.Module`` and its natural input shape.
 
 Names are every torchvision classification model (``torchvision.models.list_models(module=torchvision.models)``),
-``lenet`` (LeNet-5, defined here), and user models given as ``"package.module:factory"`` (a callable that
-returns an ``nn.Module``). Models are always built with ``weights=None``: nothing is ever downloaded.
+``lenet`` (LeNet-5, defined here), the transformer references ``bert_base_like`` and ``gpt2_small_like``
+(:mod:`layerpower.models.transformers`; ``name@seq=512`` sets their sequence length), and user models given
+as ``"package.module:factory"`` (a callable that returns an ``nn.Module``). Models are always built with
+``weights=None``: nothing is ever downloaded. How a model declares its inputs: :mod:`layerpower.models.inputs`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ if TYPE_CHECKING:
 #: per-sample input shape used when nothing better is known (user factories without ``input_shape``)
 DEFAULT_INPUT_SHAPE: tuple[int, int, int] = (3, 224, 224)
 
+#: the attributes by which a model declares its inputs (see :mod:`layerpower.models.inputs`)
+INPUT_ATTRIBUTES: tuple[str, ...] = ("input_shape", "input_dtype", "example_inputs", "vocab_size")
+
 #: extra keyword arguments for torchvision builders (choose the init explicitly: no FutureWarning)
 _TORCHVISION_KWARGS: dict[str, dict[str, Any]] = {
     "googlenet": {"init_weights": False},
@@ -32,19 +37,84 @@ _TORCHVISION_KWARGS: dict[str, dict[str, Any]] = {
 
 @dataclass(frozen=True)
 class ModelEntry:
-    """A resolved model name: where it comes from, its natural per-sample input shape, how to build it."""
+    """A resolved model name: where it comes from, its natural inputs, how to build it.
+
+    ``input_shape`` is per sample, without the batch dimension, of any rank ((C, H, W) for images, (T,) for
+    token ids, (T, C) for embeddings). ``input_dtype`` is None for a floating input (it takes the layer
+    dtype) or an integer dtype name (``"int64"`` for token ids). ``example_inputs(batch_size)``, when given,
+    returns the input tensor or a tuple of them and takes precedence over the shape. ``vocab_size`` bounds
+    random token ids. ``seq_len`` is the sequence length of a model that takes one (``name@seq=N``), else
+    None. ``inputs_declared`` names the input attributes the entry itself declares; a user factory that
+    lacks some of them leaves them to the module it returns (:func:`layerpower.models.inputs.declared_inputs`).
+    """
 
     name: str
     source: str  # "torchvision" | "builtin" | "user"
-    input_shape: tuple[int, ...]  # per sample, without the batch dimension: (C, H, W)
+    input_shape: tuple[int, ...]
     factory: Callable[[], nn.Module] = field(compare=False, repr=False)
+    input_dtype: str | None = None
+    example_inputs: Callable[[int], Any] | None = field(default=None, compare=False, repr=False)
+    vocab_size: int | None = None
+    seq_len: int | None = None
+    inputs_declared: tuple[str, ...] = INPUT_ATTRIBUTES
 
 
-def builtin_models() -> dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]]:
-    """Models defined in this package: name -> (factory, input shape)."""
-    from layerpower.models import lenet
+@dataclass(frozen=True)
+class _Builtin:
+    """A model defined in this package: ``build(seq_len)`` for sequence models, ``build()`` otherwise."""
 
-    return {"lenet": (lenet.lenet, lenet.INPUT_SHAPE)}
+    build: Callable[..., nn.Module]
+    input_shape: Callable[[int], tuple[int, ...]] | tuple[int, ...]
+    input_dtype: str | None = None
+    vocab_size: int | None = None
+
+    @property
+    def takes_seq(self) -> bool:
+        return callable(self.input_shape)
+
+
+def builtin_models() -> dict[str, _Builtin]:
+    """Models defined in this package: name -> how to build it and its inputs."""
+    from layerpower.models import lenet, transformers
+
+    def tokens(seq: int) -> tuple[int, ...]:
+        return (seq,)
+
+    return {
+        "lenet": _Builtin(lenet.lenet, lenet.INPUT_SHAPE),
+        "bert_base_like": _Builtin(transformers.bert_base_like, tokens, "int64", transformers.BERT_VOCAB),
+        "gpt2_small_like": _Builtin(transformers.gpt2_small_like, tokens, "int64", transformers.GPT2_VOCAB),
+    }
+
+
+def takes_seq_len(name: str) -> bool:
+    """True for a zoo name whose model takes a sequence length (``name@seq=N``)."""
+    from layerpower.models.inputs import split_model_name
+
+    base, _ = split_model_name(name)
+    builtin = builtin_models().get(base.lower())
+    return builtin is not None and builtin.takes_seq
+
+
+def with_seq_len(name: str, seq_len: int | None) -> str:
+    """``name`` with its sequence length set to ``seq_len`` (``"bert_base_like@seq=256"``).
+
+    ``None`` leaves the name as it is. A name that already carries a different ``@seq=`` and a model that
+    takes no sequence length raise :class:`UnknownModelError`.
+    """
+    from layerpower.models.inputs import split_model_name
+
+    if seq_len is None:
+        return name
+    base, options = split_model_name(name)
+    if not takes_seq_len(base):
+        raise UnknownModelError(
+            f"model {base!r} takes no sequence length (--seq-len {seq_len})",
+            hint="sequence models: " + ", ".join(n for n, b in builtin_models().items() if b.takes_seq),
+        )
+    if "seq" in options and options["seq"] != seq_len:
+        raise UnknownModelError(f"model {name!r} and --seq-len {seq_len} disagree", hint="give one of them")
+    return f"{base}@seq={int(seq_len)}"
 
 
 @functools.cache
@@ -91,14 +161,44 @@ def resolve_model(name: str) -> ModelEntry:
     """
     if not isinstance(name, str) or not name.strip():
         raise UnknownModelError(f"model name must be a non-empty string, got {name!r}")
+    from layerpower.models.inputs import split_model_name
+
     name = name.strip()
     if ":" in name:
         return _resolve_factory(name)
-    key = name.lower()
+    base, options = split_model_name(name)
+    key = base.lower()
     builtins = builtin_models()
+    if options and (key not in builtins or not builtins[key].takes_seq or set(options) - {"seq"}):
+        known = key in builtins or key in torchvision_models()
+        raise UnknownModelError(
+            f"model {name!r}: "
+            + (
+                f"{key} takes no options"
+                if known and not set(options) - {"seq"}
+                else "unknown option or model"
+            ),
+            hint="only sequence models take @seq=N: "
+            + ", ".join(n for n, b in builtins.items() if b.takes_seq),
+        )
     if key in builtins:
-        factory, shape = builtins[key]
-        return ModelEntry(key, "builtin", tuple(shape), factory)
+        builtin = builtins[key]
+        if builtin.takes_seq:
+            from layerpower.models.transformers import DEFAULT_SEQ_LEN
+
+            seq = options.get("seq", DEFAULT_SEQ_LEN)
+            shape = builtin.input_shape(seq)  # type: ignore[operator]
+            label = f"{key}@seq={seq}" if "seq" in options else key
+            return ModelEntry(
+                label,
+                "builtin",
+                tuple(shape),
+                functools.partial(builtin.build, seq),
+                input_dtype=builtin.input_dtype,
+                vocab_size=builtin.vocab_size,
+                seq_len=seq,
+            )
+        return ModelEntry(key, "builtin", tuple(builtin.input_shape), builtin.build)  # type: ignore[arg-type]
     if key in torchvision_models():
         import torchvision.models
 
@@ -140,8 +240,25 @@ def _resolve_factory(name: str) -> ModelEntry:
         target = getattr(target, part)
     if not callable(target):
         raise UnknownModelError(f"{name!r} is not callable: a factory must return an nn.Module")
+    from layerpower.models.inputs import parse_input_dtype
+
+    # a class's example_inputs is a method: leave it to the instance
+    attributes = [a for a in INPUT_ATTRIBUTES if not (isinstance(target, type) and a == "example_inputs")]
+    declared = tuple(a for a in attributes if getattr(target, a, None) is not None)
     shape = tuple(int(d) for d in getattr(target, "input_shape", DEFAULT_INPUT_SHAPE))
-    return ModelEntry(name, "user", shape, target)
+    dtype = getattr(target, "input_dtype", None)
+    example = getattr(target, "example_inputs", None) if "example_inputs" in declared else None
+    vocab = getattr(target, "vocab_size", None)
+    return ModelEntry(
+        name,
+        "user",
+        shape,
+        target,
+        input_dtype=parse_input_dtype(str(dtype), name) if dtype is not None else None,
+        example_inputs=example if callable(example) else None,
+        vocab_size=vocab if isinstance(vocab, int) else None,
+        inputs_declared=declared,
+    )
 
 
 def build_model(model: str | ModelEntry, device: str | Any = "cpu") -> nn.Module:

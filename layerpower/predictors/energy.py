@@ -6,9 +6,12 @@ them into energy (J), and sums. The whole-model runtime is calibrated per device
 (``a·Σ runtime + b·calls``); the energy scales with it at the layers' average power. Intervals come from the
 bundle's held-out errors: per layer, and for the totals from whole-model errors.
 
-Layers of a kind without training data, and operations never seen in training, are not predicted: they are
-listed in ``left_out`` and excluded from the sums (their calls still count in the calibration's per-call
-term).
+Layers the trained predictors cannot price are never silently missing (:mod:`layerpower.predictors.fallback`):
+eval-mode identities cost nothing, and operations never seen in training (or kinds without training data)
+get the device roofline's runtime (or median rates where the bundle has no roofline) and the kind's median power, marked
+in ``predicted_by``/``power_by``, with widened intervals; ``EnergyPrediction.fallback`` says what share of
+the runtime came from trained predictors. Rows that even the fallback cannot price are listed in
+``left_out`` and excluded from the sums (their calls still count in the calibration's per-call term).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import pandas as pd
 
 from layerpower.errors import BundleError, LayerpowerError
 from layerpower.predictors.bundle import MANIFEST, PredictorBundle, load_bundle
+from layerpower.predictors.fallback import FALLBACK_FACTOR, FallbackSummary, apply_fallbacks, widen
 from layerpower.predictors.metrics import apply_band
 
 BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
@@ -48,6 +52,8 @@ LAYER_OUTPUT_COLUMNS: list[str] = [
     "energy_high_j",
     "unseen_op",
     "left_out",
+    "predicted_by",
+    "power_by",
 ]
 
 
@@ -87,6 +93,7 @@ class EnergyPrediction:
     bundled: bool  # a bundle shipped with the package
     coverage: float  # nominal coverage of the intervals
     notes: tuple[str, ...] = ()
+    fallback: FallbackSummary = field(default_factory=FallbackSummary)  # the JSON "coverage" object
 
     def to_dict(self, per_layer: bool = False) -> dict[str, Any]:
         """JSON-able: the total, the provenance, the notes, and the layer rows on request."""
@@ -104,6 +111,7 @@ class EnergyPrediction:
             "predictors": self.predictors,
             "bundled": self.bundled,
             "interval_coverage": self.coverage,
+            "coverage": self.fallback.to_dict(),
             "notes": list(self.notes),
         }
         if per_layer:
@@ -204,7 +212,16 @@ def spec_frame(specs: Sequence[Any]) -> pd.DataFrame:
 
 
 def predict_layers(bundle: PredictorBundle, frame: pd.DataFrame) -> pd.DataFrame:
-    """Per-layer runtime (s), power (W), energy (J) with interval bounds; NaN and a reason where left out."""
+    """Per-layer runtime (s), power (W), energy (J) with interval bounds, ``predicted_by`` and ``power_by``
+    (``trained``, ``roofline``, ``median_rates``, ``identity``, ``kind_median``); NaN and a reason where
+    left out even by the fallback."""
+    return predict_layers_covered(bundle, frame)[0]
+
+
+def predict_layers_covered(
+    bundle: PredictorBundle, frame: pd.DataFrame
+) -> tuple[pd.DataFrame, FallbackSummary]:
+    """:func:`predict_layers` and the :class:`FallbackSummary` of its rows."""
     out = pd.DataFrame(index=frame.index)
     for column in ("layer_name", "layer_type", "kind", "call_index", "flops"):
         out[column] = frame[column] if column in frame.columns else None
@@ -234,7 +251,8 @@ def predict_layers(bundle: PredictorBundle, frame: pd.DataFrame) -> pd.DataFrame
         out[f"{name}_high_{unit}"] = high
     out["unseen_op"] = np.array(["not seen in training" in str(r) for r in reasons], dtype=bool)
     out["left_out"] = [str(r) for r in reasons]
-    return out[LAYER_OUTPUT_COLUMNS].reset_index(drop=True)
+    out, summary = apply_fallbacks(bundle, frame.reset_index(drop=True), out.reset_index(drop=True))
+    return out[LAYER_OUTPUT_COLUMNS], summary
 
 
 def _model_band(bundle: PredictorBundle, quantity: str, calibrated: bool) -> tuple[float, float]:
@@ -242,8 +260,16 @@ def _model_band(bundle: PredictorBundle, quantity: str, calibrated: bool) -> tup
     return (math.nan, math.nan) if not band else (float(band[0]), float(band[1]))
 
 
-def total_from_layers(bundle: PredictorBundle, layers: pd.DataFrame, calibrate: bool = True) -> EnergyTotal:
-    """Sum per-layer predictions into an :class:`EnergyTotal` (calibrated when the bundle has a calibration)."""
+def total_from_layers(
+    bundle: PredictorBundle,
+    layers: pd.DataFrame,
+    calibrate: bool = True,
+    fallback: FallbackSummary | None = None,
+) -> EnergyTotal:
+    """Sum per-layer predictions into an :class:`EnergyTotal` (calibrated when the bundle has a calibration).
+
+    With ``fallback``, the share of runtime (energy) from fallback layers gets bounds ×/÷ 2 (×/÷ 4) in place
+    of the held-out whole-model band (:func:`layerpower.predictors.fallback.widen`)."""
     predicted = layers["runtime_s"].notna().to_numpy()
     sum_runtime = float(layers.loc[predicted, "runtime_s"].sum())
     sum_energy = float(layers.loc[predicted, "energy_j"].sum())
@@ -252,6 +278,9 @@ def total_from_layers(bundle: PredictorBundle, layers: pd.DataFrame, calibrate: 
     energy = sum_energy * runtime / sum_runtime if sum_runtime > 0 else 0.0
     r_low, r_high = apply_band(runtime, _model_band(bundle, "runtime_s", calibrated))
     e_low, e_high = apply_band(energy, _model_band(bundle, "energy_j", calibrated))
+    if fallback is not None:
+        r_low, r_high = widen(r_low, runtime, r_high, 1.0 - fallback.trained_share, FALLBACK_FACTOR)
+        e_low, e_high = widen(e_low, energy, e_high, 1.0 - fallback.energy_trained_share, FALLBACK_FACTOR**2)
     return EnergyTotal(
         energy_j=energy,
         energy_low_j=float(e_low),
@@ -304,8 +333,8 @@ def predict_frame(
     """Predict from layer rows (``feature_row`` columns plus ``kind``), see :func:`predict_energy`."""
     if frame.empty:
         raise LayerpowerError(f"model {model!r} has no layers to predict", "check the model definition")
-    layers = predict_layers(bundle, frame)
-    total = total_from_layers(bundle, layers, calibrate)
+    layers, summary = predict_layers_covered(bundle, frame)
+    total = total_from_layers(bundle, layers, calibrate, summary)
     return EnergyPrediction(
         model,
         batch_size,
@@ -316,6 +345,7 @@ def predict_frame(
         bundled,
         bundle.coverage,
         tuple(_notes(bundle, layers, model, batch_size, dtype)),
+        summary,
     )
 
 
@@ -331,13 +361,18 @@ def predict_energy(
     device_id: str | None = None,
     predictors: str | PathLike[str] | PredictorBundle | None = None,
     calibrate: bool = True,
+    input_shape: Sequence[int] | str | None = None,
+    input_dtype: str | None = None,
+    seq_len: int | None = None,
 ) -> EnergyPrediction:
     """Predict the energy (J), runtime (s) and average power (W) of one forward pass of ``model``.
 
     ``model`` is a zoo name (``"vgg16"``) or ``"package.module:factory"``; ``predictors`` a bundle folder, a
     folder of bundles, or a loaded bundle; by default the bundle shipped for ``device_id`` (or this machine).
     The layers are extracted on the meta device (no weights, no data); zoo models' rows are cached on disk
-    (:mod:`layerpower.predictors.layer_cache`).
+    (:mod:`layerpower.predictors.layer_cache`). ``input_shape`` (per sample; ``"3x224x224"`` or a sequence),
+    ``input_dtype`` (``"long"``) and ``seq_len`` (``name@seq=N``) override the model's declared inputs
+    (:mod:`layerpower.models.inputs`).
     """
     from layerpower.models.dtypes import normalize_dtype
     from layerpower.predictors.layer_cache import layer_frame
@@ -358,7 +393,16 @@ def predict_energy(
             f"the predictors in {where} are for {bundle.device_id!r}, not {device_id!r}",
             "drop --device-id or pass that device's predictors",
         )
-    frame = layer_frame(model, int(batch_size), canonical)
+    from layerpower.models.zoo import with_seq_len
+
+    model = with_seq_len(model, seq_len)
+    if input_shape is None and input_dtype is None:
+        frame = layer_frame(model, int(batch_size), canonical)
+    else:  # not cached: the cache is keyed by name, batch size and dtype only
+        from layerpower.models.layers import extract_layers
+
+        specs = extract_layers(model, int(batch_size), canonical, input_shape, input_dtype)
+        frame = spec_frame(specs)
     return predict_frame(
         frame,
         bundle,

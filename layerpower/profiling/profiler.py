@@ -153,14 +153,14 @@ class LayerProfiler:
 
     def check_forward(self, entry: Any, net: Any, batch_size: int, dtype: str) -> None:
         """One traced forward at (batch_size, dtype): a clear error naming the layer if it fails."""
-        import torch
 
         from layerpower.models.dtypes import torch_dtype
+        from layerpower.models.inputs import make_inputs
         from layerpower.profiling.context import traced_forward
         from layerpower.profiling.timing import sync_function
 
         net.to(torch_dtype(dtype))
-        x = torch.randn(batch_size, *entry.input_shape, dtype=torch_dtype(dtype), device=self.device)
+        x = make_inputs(entry, batch_size, dtype, self.device, module=net)
         traced_forward(net, x, sync_function(self.device), label=label(entry.name, batch_size, dtype))
 
     def profile(
@@ -309,14 +309,12 @@ class LayerProfiler:
     def _time_in_context(self, run: _ConfigRun, bar: Any) -> Any:
         """Phase 2: every layer call timed in back-to-back forwards of the whole model (as it runs in
         production); a warm-up forward sizes the count. The ``ContextTimes`` (runtimes in s)."""
-        import torch
 
-        from layerpower.models.dtypes import torch_dtype
+        from layerpower.models.inputs import make_inputs
         from layerpower.profiling.context import time_in_context
 
         bar.set_postfix_str("in context", refresh=False)
-        shape = (run.batch_size, *run.entry.input_shape)
-        x = torch.randn(*shape, dtype=torch_dtype(run.dtype), device=self.device)
+        x = make_inputs(run.entry, run.batch_size, run.dtype, self.device, module=run.net)
         context = time_in_context(
             run.net, x, self.device, forwards=run.settings.forwards_for, label=run.label
         )

@@ -266,7 +266,8 @@ def measure_in_process(
     import torch
 
     from layerpower.models.dtypes import normalize_dtype, torch_dtype
-    from layerpower.models.zoo import DEFAULT_INPUT_SHAPE, build_model, resolve_model
+    from layerpower.models.inputs import make_inputs
+    from layerpower.models.zoo import DEFAULT_INPUT_SHAPE, ModelEntry, build_model, resolve_model
     from layerpower.profiling.meter import Meter
     from layerpower.profiling.timing import Stopwatch, sync_function
 
@@ -274,10 +275,10 @@ def measure_in_process(
     device = plan.device
     if isinstance(model, str):
         entry = resolve_model(model)
-        shape = tuple(entry.input_shape)
         base = build_model(entry, device=device)
     else:
         shape = tuple(plan.input_shape or getattr(model, "input_shape", DEFAULT_INPUT_SHAPE))
+        entry = ModelEntry(type(model).__name__, "module", shape, lambda: model, inputs_declared=())
         base = model.to(device).eval()
     sync = sync_function(device)
     out: list[ProcessResult] = []
@@ -285,13 +286,13 @@ def measure_in_process(
         for batch_size, dtype_name in configs:
             dtype_name = normalize_dtype(dtype_name)
             net = base.to(torch_dtype(dtype_name))
-            x = torch.randn(int(batch_size), *shape, dtype=torch_dtype(dtype_name), device=device)
+            x = make_inputs(entry, int(batch_size), dtype_name, device, module=net)
             watch = Stopwatch(device)
             warm = 0.0
             for _ in range(WARMUP_FORWARDS):
                 sync()
                 watch.start()
-                net(x)
+                net(*x)
                 warm = watch.stop()
             wanted = repeats.get((int(batch_size), dtype_name)) if isinstance(repeats, dict) else repeats
             count = int(wanted) if wanted else clamp_count(plan.budget_s, warm, plan.repeats_range)
@@ -299,7 +300,7 @@ def measure_in_process(
             with meter.window(sync=sync) as window:
                 for _ in range(count):
                     watch.start()
-                    net(x)
+                    net(*x)
                     times.append(watch.stop())
             m = window.result
             out.append(

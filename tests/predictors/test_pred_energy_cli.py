@@ -43,15 +43,21 @@ def test_uncalibrated_total_is_the_sum_over_layers(synthetic_bundle):
     assert result.total.energy_j == pytest.approx(result.layers["energy_j"].sum())
 
 
-def test_unseen_operations_are_left_out_and_said(synthetic_bundle):
+def test_unseen_operations_fall_back_to_the_roofline_and_are_said(synthetic_bundle):
     result = predict_energy("lenet", predictors=synthetic_bundle)  # Tanh never occurs in the training data
     layers = result.layers
     tanh = layers["layer_type"] == "Tanh"
     assert tanh.sum() == 4
-    assert layers.loc[tanh, "unseen_op"].all() and layers.loc[tanh, "runtime_s"].isna().all()
+    assert layers.loc[tanh, "unseen_op"].all() and (layers.loc[tanh, "runtime_s"] > 0).all()
+    assert (layers.loc[tanh, "predicted_by"] == "roofline").all()
+    assert (layers.loc[~tanh, "predicted_by"] == "trained").all()
     assert not layers.loc[~tanh, "unseen_op"].any()
-    assert sorted(result.total.left_out) == sorted(layers.loc[tanh, "layer_name"])
-    assert any("left out 4 layer call(s): operation 'Tanh' not seen in training" in n for n in result.notes)
+    assert result.total.left_out == []
+    assert result.fallback.fallback == {"roofline": {"Tanh": 4}}
+    assert result.fallback.line().endswith(
+        "roofline for Tanh (4 calls); their power: "
+        "median power of the kind (this prediction's trained layers')"
+    )
     assert math.isfinite(result.total.energy_j) and result.total.energy_j > 0
 
 
@@ -95,13 +101,14 @@ def test_cli_per_layer_json_and_csv(synthetic_bundle):
     assert out.exit_code == 0, out.output
     data = json.loads(out.output)
     assert data["total"]["is_estimate"] is True and len(data["layers"]) == 11
-    assert data["layers"][1]["unseen_op"] is True and data["layers"][1]["runtime_s"] is None
+    assert data["layers"][1]["unseen_op"] is True and data["layers"][1]["predicted_by"] == "roofline"
+    assert data["coverage"]["fallback"] == {"roofline": {"Tanh": 4}}
     out = _run(predict_cmd, ["--model", "lenet", "--predictors", str(synthetic_bundle), "--format", "csv"])
     header, row = out.output.strip().splitlines()
     assert header.split(",")[:4] == ["model", "batch_size", "dtype", "energy_j"]
     assert row.startswith("lenet,1,float32,")
     out = _run(predict_cmd, ["--model", "lenet", "--predictors", str(synthetic_bundle), "--per-layer"])
-    assert "features.0" in out.output and "operation 'Tanh' not seen in training" in out.output
+    assert "features.0" in out.output and "roofline for Tanh (4 calls)" in out.output
 
 
 @pytest.mark.parametrize(
