@@ -359,15 +359,12 @@ def _sample_means(frame: pd.DataFrame, phase: str, row: dict[str, Any]) -> None:
         total = frame[power_cols].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1)
         row[f"{phase}_sampled_power_w"] = float(total.mean())
         row[f"{phase}_sampled_power_source"] = power_sources(frame)
-    gpu_util = [c for c in frame.columns if re.fullmatch(r"gpu_\d+_utilization", str(c))]
-    if gpu_util:
-        row[f"{phase}_gpu_utilization"] = float(
-            frame[gpu_util].apply(pd.to_numeric, errors="coerce").mean().mean()
-        )
-    if "cpu_utilization" in frame:
-        row[f"{phase}_cpu_utilization"] = float(
-            pd.to_numeric(frame["cpu_utilization"], errors="coerce").mean()
-        )
+    for kind in ("gpu", "cpu"):  # mean busy % of the GPUs (any index) and of the CPU
+        columns = [c for c in frame.columns if re.fullmatch(rf"{kind}(_\d+)?_utilization", str(c))]
+        if columns:
+            row[f"{phase}_{kind}_utilization"] = float(
+                frame[columns].apply(pd.to_numeric, errors="coerce").stack().mean()
+            )
     if "memory_used" in frame:
         row[f"{phase}_peak_memory_used"] = float(pd.to_numeric(frame["memory_used"], errors="coerce").max())
 
