@@ -42,7 +42,7 @@ def _seeds(values: tuple[str, ...]) -> list[int]:
     "--precisions",
     default="fp32",
     show_default=True,
-    help=f"Comma list of {_PRECISIONS} (mixed_fp16 and mixed_bf16 are accepted too).",
+    help=f"Comma list of {_PRECISIONS} (mixed-fp16 and mixed-bf16 are accepted too).",
 )
 @click.option(
     "--seeds", "seed_option", default="42", show_default=True, help="Seeds: --seeds 42 43 44 or 42,43,44."

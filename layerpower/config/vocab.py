@@ -24,9 +24,10 @@ LAYER_DTYPES: tuple[LayerDtype, ...] = ("float32", "float16", "bfloat16")
 #: short spelling of each layer dtype, used on the command line and in file names
 DTYPE_SHORT_NAMES: dict[LayerDtype, str] = {"float32": "fp32", "float16": "fp16", "bfloat16": "bf16"}
 
-#: numeric precisions of an experiment run (see :mod:`layerpower.experiments.precision`)
-PrecisionName = Literal["fp32", "fp16", "bf16", "mixed-fp16", "mixed-bf16"]
-PRECISIONS: tuple[PrecisionName, ...] = ("fp32", "fp16", "bf16", "mixed-fp16", "mixed-bf16")
+#: numeric precisions of an experiment run, in the backend x precision study's spelling and order (see
+#: :mod:`layerpower.experiments.precision`; ``mixed-fp16`` is accepted as input and normalised)
+PrecisionName = Literal["fp32", "fp16", "bf16", "mixed_fp16", "mixed_bf16"]
+PRECISIONS: tuple[PrecisionName, ...] = ("fp32", "fp16", "bf16", "mixed_fp16", "mixed_bf16")
 
 #: precision modes of the repeated MLP benchmark: the layer dtypes plus int8 dynamic quantisation
 RepeatedPrecision = Literal["float32", "float16", "bfloat16", "int8"]
@@ -42,5 +43,7 @@ TASKS: tuple[TaskName, ...] = ("mlp", "cnn", "lstm")
 Complexity = Literal["simple", "complex"]
 COMPLEXITIES: tuple[Complexity, ...] = ("simple", "complex")
 
-#: timestamp format at the start of every run-folder name
-TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S"
+#: timestamp format at the start of every run-folder name (the study's ``YYYYmmdd-HHMMSS``)
+TIMESTAMP_FORMAT = "%Y%m%d-%H%M%S"
+#: the timestamp format of run folders written before the study's layout (still read)
+LEGACY_TIMESTAMP_FORMAT = "%Y%m%dT%H%M%S"

@@ -1,7 +1,7 @@
 """End-to-end experiments: training and inference runs across backends, tasks and precisions.
 
 One run = one backend (torch, jax, tf-keras, jax-keras, torch-keras) x task (mlp, cnn, lstm; simple or
-complex) x precision (fp32, fp16, bf16, mixed-fp16, mixed-bf16) x seed, in its own subprocess, with power,
+complex) x precision (fp32, fp16, bf16, mixed_fp16, mixed_bf16) x seed, in its own subprocess, with power,
 utilisation and memory sampled in the background. Modules:
 
 * :mod:`.tasks`: the task models, declared once for every backend;

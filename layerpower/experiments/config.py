@@ -1,8 +1,11 @@
 """One experiment run's configuration, a sweep of runs, and the names of a run's result folder.
 
-A run lives in ``<out>/<seed>/<timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>/``. Field
-values never contain ``_`` (backends are ``tf-keras``, precisions ``mixed-fp16``; the timestamp is
-``YYYYmmddTHHMMSS``), so :func:`parse_run_name` can split a folder name into its fields.
+A run lives in ``<out>/<seed>/<timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>/``, the backend
+x precision study's own layout: the timestamp is ``YYYYmmdd-HHMMSS``, the first four fields never contain
+``_`` (backends are ``tf-keras``) and the precision is the rest up to the last ``_`` (``mixed_fp16``), as
+the study splits it (``split("_", 4)`` then ``rsplit("_", 1)``). :func:`match_run_name` also reads this
+package's older names (``YYYYmmddTHHMMSS``, ``mixed-fp16``) and the study's older
+``<timestamp>_<backend>_<model>_<complexity>`` (precision fp32, seed from the parent ``<seed>/`` folder).
 
 Each field is declared once: :class:`RunSettings` holds how runs train and measure, :class:`RunConfig` adds
 the five fields that name a run, and :class:`SweepSpec` the axes of a sweep with the settings of all its
@@ -20,10 +23,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from layerpower.config.vocab import TIMESTAMP_FORMAT
+from layerpower.config.vocab import LEGACY_TIMESTAMP_FORMAT, TIMESTAMP_FORMAT
 from layerpower.errors import LayerpowerError
 from layerpower.experiments.backends import BACKENDS
-from layerpower.experiments.precision import canonical_precision
+from layerpower.experiments.precision import canonical_precision, normalise_precision
 from layerpower.experiments.tasks import COMPLEXITIES, MODELS
 
 CONFIG_SCHEMA_VERSION = 1
@@ -32,11 +35,14 @@ RUN_NAME_FIELDS: tuple[str, ...] = ("timestamp", "backend", "model", "complexity
 RUN_KEY_FIELDS: tuple[str, ...] = RUN_NAME_FIELDS[1:]
 
 _FIELD = r"[A-Za-z0-9.+-]+"
-#: a run folder name; the older ``mixed_fp16`` spelling of a precision is accepted
+#: a run folder name: ``YYYYmmdd-HHMMSS`` (or the older ``YYYYmmddTHHMMSS``), three ``_``-free fields, then
+#: either ``<precision>_<seed>`` (the precision may hold ``_``) or nothing (the study's older 4-field names)
 RUN_NAME_RE = re.compile(
-    rf"^(?P<timestamp>\d{{8}}T\d{{6}})_(?P<backend>{_FIELD})_(?P<model>{_FIELD})_(?P<complexity>{_FIELD})"
-    rf"_(?P<precision>(?:mixed_)?{_FIELD})_(?P<seed>-?\d+)$"
+    rf"^(?P<timestamp>\d{{8}}[-T]\d{{6}})_(?P<backend>{_FIELD})_(?P<model>{_FIELD})_(?P<complexity>{_FIELD})"
+    rf"(?:_(?P<precision>{_FIELD}(?:_{_FIELD})*?)_(?P<seed>-?\d+))?$"
 )
+#: the precision of a 4-field run name (the study's runs before it varied precision)
+DEFAULT_PRECISION = "fp32"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -155,15 +161,23 @@ SWEEP_AXES: tuple[str, ...] = ("backends", "models", "complexities", "precisions
 
 
 def match_run_name(name: str) -> dict[str, Any] | None:
-    """The fields of a run folder name (``seed`` int, ``timestamp`` the ``YYYYmmddTHHMMSS`` text, precision
-    normalised), or ``None`` if ``name`` is not one."""
+    """The fields of a run folder name, or ``None`` if ``name`` is not one.
+
+    ``timestamp`` is the text (see :func:`timestamp_format`), ``precision`` normalised (``mixed-fp16`` -> ``mixed_fp16``; ``fp32`` for a 4-field name), ``seed`` an int
+    (``None`` for a 4-field name: the caller takes it from the parent folder).
+    """
     match = RUN_NAME_RE.match(name)
     if match is None:
         return None
     fields: dict[str, Any] = match.groupdict()
-    fields["precision"] = fields["precision"].replace("_", "-")
-    fields["seed"] = int(fields["seed"])
+    fields["precision"] = normalise_precision(fields["precision"] or DEFAULT_PRECISION)
+    fields["seed"] = None if fields["seed"] is None else int(fields["seed"])
     return fields
+
+
+def timestamp_format(text: str) -> str:
+    """The :func:`~datetime.datetime.strptime` format of a run-name timestamp (current or older)."""
+    return LEGACY_TIMESTAMP_FORMAT if "T" in text else TIMESTAMP_FORMAT
 
 
 def parse_run_name(name: str) -> dict[str, Any]:
@@ -172,6 +186,6 @@ def parse_run_name(name: str) -> dict[str, Any]:
     if fields is None:
         raise LayerpowerError(
             f"{name!r} is not a run folder name",
-            "expected <timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>",
+            "expected <YYYYmmdd-HHMMSS>_<backend>_<model>_<complexity>_<precision>_<seed>",
         )
     return fields

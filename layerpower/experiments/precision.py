@@ -7,18 +7,19 @@ name           parameters   computation    loss scaling  backend mechanism
 ``fp16``       float16      float16        no            torch ``model.half()``; Keras policy ``float16``;
                                                          JAX params and inputs cast to float16
 ``bf16``       bfloat16     bfloat16       no            as ``fp16`` with bfloat16
-``mixed-fp16`` float32      float16        dynamic       torch autocast + ``GradScaler``; Keras policy
+``mixed_fp16`` float32      float16        dynamic       torch autocast + ``GradScaler``; Keras policy
                                                          ``mixed_float16`` + ``LossScaleOptimizer``; Flax
                                                          ``dtype=float16, param_dtype=float32`` + a dynamic
                                                          loss scale
-``mixed-bf16`` float32      bfloat16       no            torch autocast; Keras ``mixed_bfloat16``; Flax
+``mixed_bf16`` float32      bfloat16       no            torch autocast; Keras ``mixed_bfloat16``; Flax
                                                          ``dtype=bfloat16, param_dtype=float32``
 =============  ===========  =============  ============  ===================================================
 
 In every backend the loss is computed in float32 (logits are cast up before the loss).
 
-Run folders split their name on ``_``, so the canonical names use a hyphen (``mixed-fp16``);
-``mixed_fp16`` and ``mixed_bf16`` are accepted as input and normalised.
+The canonical names are the backend x precision study's (``mixed_fp16``, ``mixed_bf16``), so run folders
+and every ``precision`` column read the same as the study's; the hyphenated ``mixed-fp16`` and
+``mixed-bf16`` (this package's older spelling) are accepted as input and normalised.
 """
 
 from __future__ import annotations
@@ -50,19 +51,24 @@ PRECISIONS: dict[PrecisionName, Precision] = {
     "fp32": Precision("fp32", "float32", "float32", False),
     "fp16": Precision("fp16", "float16", "float16", False),
     "bf16": Precision("bf16", "bfloat16", "bfloat16", False),
-    "mixed-fp16": Precision("mixed-fp16", "float32", "float16", True),
-    "mixed-bf16": Precision("mixed-bf16", "float32", "bfloat16", False),
+    "mixed_fp16": Precision("mixed_fp16", "float32", "float16", True),
+    "mixed_bf16": Precision("mixed_bf16", "float32", "bfloat16", False),
 }
 if tuple(PRECISIONS) != vocab.PRECISIONS:  # pragma: no cover - a new precision is declared in both places
     raise RuntimeError(f"experiment precisions {tuple(PRECISIONS)} differ from {vocab.PRECISIONS}")
 
 
+def normalise_precision(name: str) -> str:
+    """``name`` in the canonical spelling (``Mixed-FP16`` -> ``mixed_fp16``), unknown names lower-cased only."""
+    return name.strip().lower().replace("-", "_")
+
+
 def canonical_precision(name: str) -> str:
-    """Normalise a precision name (``mixed_fp16`` -> ``mixed-fp16``); refuse unknown names."""
-    key = name.strip().lower().replace("_", "-")
+    """Normalise a precision name (``mixed-fp16`` -> ``mixed_fp16``); refuse unknown names."""
+    key = normalise_precision(name)
     if key not in PRECISIONS:
         raise LayerpowerError(
-            f"unknown precision {name!r}", f"choose from {', '.join(PRECISIONS)} (mixed_fp16 is accepted too)"
+            f"unknown precision {name!r}", f"choose from {', '.join(PRECISIONS)} (mixed-fp16 is accepted too)"
         )
     return key
 

@@ -13,7 +13,9 @@ Files of a finished run (all CSV without index):
   ``mae``; ``epoch_time`` in seconds, training and validation pass);
 * ``test.csv``: ``loss, <metric>`` on the test split;
 * ``train_samples.csv``, ``test_samples.csv``: the sampler's series during each phase;
-* ``global_metrics.csv``: one row, see :data:`GLOBAL_COLUMNS`;
+* ``global_metrics.csv``: one row, see :data:`GLOBAL_COLUMNS`; ``<phase>_energy_method`` says whether a
+  phase's energy was integrated from the samples or taken from a meter window (phases shorter than three
+  sampling intervals), ``<phase>_energy_note`` why (NaN energy: why it was not measurable);
 * ``config.json``: the :class:`RunConfig` fields, the run name, start time and library versions.
 """
 
@@ -51,6 +53,10 @@ GLOBAL_COLUMNS: tuple[str, ...] = (
     "testing_time",
     "training_energy_j",
     "testing_energy_j",
+    "training_energy_method",
+    "testing_energy_method",
+    "training_energy_note",
+    "testing_energy_note",
     "energy_source",
     "energy_is_estimate",
     "training_cpu_energy_j",
@@ -73,12 +79,14 @@ class Phase:
 
     seconds: float = float("nan")
     energy_j: dict[str, float] = field(default_factory=dict)  # "cpu", "gpu0", ...
+    energy_method: str = ""  # integrated | window | none (see phase_energy)
+    energy_note: str = ""  # why a window or NaN was used; empty when integrated
     provenance: dict[str, Any] = field(default_factory=dict)
     samples: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def total_energy_j(self) -> float:
-        """Energy of all sampled devices together (CPU and GPUs), in joules."""
+        """Energy of all sampled devices together (CPU and GPUs), in joules; NaN when not measurable."""
         return float(sum(self.energy_j.values())) if self.energy_j else float("nan")
 
     def device_energy_j(self, prefix: str) -> float:
@@ -139,7 +147,13 @@ def train_frame(records: list[EpochRecord], metric: str) -> pd.DataFrame:
 
 
 class measured:
-    """Context manager timing a block while a :class:`Sampler` records power, utilisation and memory."""
+    """Context manager timing a block while a :class:`Sampler` records power, utilisation and memory.
+
+    A meter window on each of the sampler's sources spans the block too. The phase's energy is the samples
+    integrated over the block, or for a block shorter than three sampling intervals that window's energy
+    (estimate: within its TDP; a sensor: when the window spans three update periods), else NaN with the
+    reason in ``Phase.energy_note`` (see :func:`~layerpower.profiling.sampler.phase_energy`).
+    """
 
     def __init__(self, config: RunConfig) -> None:
         from layerpower.profiling.sampler import Sampler
@@ -149,19 +163,76 @@ class measured:
         self.phase = Phase()
 
     def __enter__(self) -> Phase:
+        from layerpower.profiling.meter import Meter
+
         self.sampler.start()
+        try:
+            sources = {"gpu": self.sampler.gpu_source, "cpu": self.sampler.cpu_source}
+            self._windows = {
+                kind: Meter(src, warn_short=False).window()
+                for kind, src in sources.items()
+                if src is not None
+            }
+            for window in self._windows.values():
+                window.__enter__()
+        except BaseException:
+            self.sampler.close()
+            raise
         self._start = time.perf_counter()
         return self.phase
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
-        self.phase.seconds = time.perf_counter() - self._start
+        from layerpower.profiling.sampler import phase_energy
+
+        end = time.perf_counter()
+        self.phase.seconds = end - self._start
         try:
+            for window in self._windows.values():
+                window.__exit__(exc_type, None, None)
             if exc_type is None:
                 self.phase.samples = self.sampler.stop()
-                self.phase.energy_j = self.sampler.energy_j()
+                window_j, window_s, note = self._window_energy()
+                found = phase_energy(
+                    self.phase.samples,
+                    self.sampler.unix_time(self._start),
+                    self.sampler.unix_time(end),
+                    interval_s=self.sampler.interval_s,
+                    window_j=window_j,
+                    window_s=window_s,
+                    window_note=note,
+                    max_power_w=self.sampler.max_power_w(),
+                    duration_s=self.phase.seconds,
+                )
+                self.phase.energy_j = found.energy_j
+                self.phase.energy_method, self.phase.energy_note = found.method, found.note
                 self.phase.provenance = self.sampler.provenance
         finally:
             self.sampler.close()
+
+    def _window_energy(self) -> tuple[dict[str, float] | None, float | None, str]:
+        """J per sampled device from the meter windows and their longest duration (s), or ``None`` and why
+        they cannot be used."""
+        energy: dict[str, float] = {}
+        seconds = 0.0
+        for kind, window in self._windows.items():
+            m = window.result
+            if m is None:
+                return None, None, f"the {kind} meter window has no result"
+            if m.short_window and not m.is_estimate:  # a sensor: the three-update-period rule
+                return (
+                    None,
+                    None,
+                    (
+                        f"the {m.source} window of {m.duration_s * 1e3:.1f} ms is shorter than 3 sensor "
+                        f"update periods ({m.update_period_s * 1e3:.1f} ms each)"
+                    ),
+                )
+            if kind == "gpu":
+                energy.update({d: m.per_device.get(d, float("nan")) for d in self.sampler.gpu_devices})
+            else:
+                energy["cpu"] = m.energy_j
+            seconds = max(seconds, m.duration_s)
+        return energy, seconds, ""
 
 
 def energy_columns(training: Phase, testing: Phase) -> dict[str, Any]:
@@ -177,6 +248,10 @@ def energy_columns(training: Phase, testing: Phase) -> dict[str, Any]:
     return {
         "training_energy_j": training.total_energy_j,
         "testing_energy_j": testing.total_energy_j,
+        "training_energy_method": training.energy_method,
+        "testing_energy_method": testing.energy_method,
+        "training_energy_note": training.energy_note,
+        "testing_energy_note": testing.energy_note,
         "energy_source": "+".join(dict.fromkeys(parts)) or prov.get("source", ""),
         "energy_is_estimate": bool(prov.get("is_estimate", True) or prov.get("cpu_power_is_estimate", False)),
         "training_cpu_energy_j": training.device_energy_j("cpu"),

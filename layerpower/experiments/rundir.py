@@ -77,7 +77,9 @@ def find_runs(out: Path, config: RunConfig) -> list[tuple[Path, str]]:
     if not seed_dir.is_dir():
         return []
     found = []
-    for path in sorted(seed_dir.glob(f"*_{config.stem}")):
+    # any spelling of the precision (older folders say mixed-fp16); config.json decides
+    pattern = f"*_{config.backend}_{config.model}_{config.complexity}_*_{config.seed}"
+    for path in sorted(seed_dir.glob(pattern)):
         if not path.is_dir() or path.name.startswith("."):
             continue
         try:

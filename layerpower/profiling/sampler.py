@@ -28,6 +28,8 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,110 @@ def integrate_frame(frame: pd.DataFrame) -> dict[str, float]:
         device: integrate_power(frame["timestamp"], frame[col])
         for device, col in power_columns(frame).items()
     }
+
+
+#: a phase must span at least this many sampling intervals for its samples to be integrated
+MIN_PHASE_INTERVALS = 3
+
+
+def integrate_between(timestamps: Any, power_w: Any, start_s: float, end_s: float) -> float:
+    """Energy in J of a power series (W) between ``start_s`` and ``end_s`` (s): the trapezoid integral of
+    the series clipped to that span, the edges linearly interpolated. NaN when the series has < 2 points."""
+    t = np.asarray(timestamps, dtype=float)
+    p = np.asarray(power_w, dtype=float)
+    keep = np.isfinite(t) & np.isfinite(p)
+    t, p = t[keep], p[keep]
+    if len(t) < 2 or not end_s > start_s:
+        return float("nan")
+    order = np.argsort(t, kind="stable")
+    t, p = t[order], p[order]
+    lo, hi = max(start_s, t[0]), min(end_s, t[-1])
+    if not hi > lo:
+        return float("nan")
+    inside = (t > lo) & (t < hi)
+    ts = np.concatenate(([lo], t[inside], [hi]))
+    ps = np.concatenate(([np.interp(lo, t, p)], p[inside], [np.interp(hi, t, p)]))
+    return float(np.sum(0.5 * (ps[1:] + ps[:-1]) * np.diff(ts)))
+
+
+@dataclass(frozen=True)
+class PhaseEnergy:
+    """Energy of one phase per device in J (NaN where not measurable), how it was found, and why.
+
+    ``method`` is ``integrated`` (the samples, clipped to the phase), ``window`` (a meter window around the
+    phase) or ``none``; ``note`` says why a window or nothing was used (empty when integrated).
+    """
+
+    energy_j: dict[str, float]
+    method: str
+    note: str = ""
+
+    @property
+    def total_j(self) -> float:
+        """All devices together in J; NaN when any is NaN or there are none."""
+        values = list(self.energy_j.values())
+        return float(sum(values)) if values and all(np.isfinite(values)) else float("nan")
+
+
+def phase_energy(
+    frame: pd.DataFrame,
+    start_s: float,
+    end_s: float,
+    *,
+    interval_s: float,
+    window_j: Mapping[str, float] | None = None,
+    window_s: float | None = None,
+    window_note: str = "no meter window",
+    max_power_w: Mapping[str, float] | None = None,
+    duration_s: float | None = None,
+) -> PhaseEnergy:
+    """Energy per device of the phase ``[start_s, end_s]`` (Unix s, as the frame's ``timestamp``).
+
+    A phase of at least :data:`MIN_PHASE_INTERVALS` sampling intervals ``interval_s`` integrates the
+    frame's power columns over the phase. A shorter one, or one whose integral implies a power above a
+    device's ``max_power_w`` (W; known for the estimate, which cannot exceed its TDP), takes ``window_j``
+    (J per device from a meter window around the phase, ``window_s`` long, default the phase) when that is
+    finite and within the maxima: the window's average power times the phase's duration. Else every device
+    is NaN and ``note`` says why (``window_note``: why there is no usable window). ``duration_s``: the
+    phase's length from a finer clock than its Unix edges (which resolve only ~0.2 us).
+    """
+    duration = float(end_s - start_s) if duration_s is None else float(duration_s)
+    caps = dict(max_power_w or {})
+    devices = list(power_columns(frame)) or list(window_j or {})
+
+    def over_cap(energies: Mapping[str, float], seconds: float) -> str:
+        for device, energy in energies.items():
+            cap = caps.get(device)
+            if cap is not None and seconds > 0 and energy / seconds > cap * (1 + 1e-9):
+                return f"{device} {energy / seconds:.2f} W above the source's maximum {cap:.2f} W"
+        return ""
+
+    span = f"phase of {duration * 1e3:.1f} ms"
+    limit = MIN_PHASE_INTERVALS * interval_s
+    if duration >= limit:
+        integrated = {
+            device: integrate_between(frame["timestamp"], frame[column], start_s, end_s)
+            for device, column in power_columns(frame).items()
+        }
+        if integrated and all(np.isfinite(list(integrated.values()))):
+            excess = over_cap(integrated, duration)
+            if not excess:
+                return PhaseEnergy(integrated, "integrated")
+            reason = f"the samples' integral implies {excess}"
+        else:
+            reason = f"the samples do not cover the {span}"
+    else:
+        reason = f"{span} is shorter than {MIN_PHASE_INTERVALS} sampling intervals ({limit * 1e3:.0f} ms)"
+    if window_j is not None:
+        seconds = duration if window_s is None else float(window_s)
+        window = {device: float(window_j.get(device, np.nan)) for device in devices}
+        excess = over_cap(window, seconds)
+        if window and seconds > 0 and all(np.isfinite(list(window.values()))) and not excess:
+            scaled = {device: energy * duration / seconds for device, energy in window.items()}
+            return PhaseEnergy(scaled, "window", f"{reason}: energy from a meter window around the phase")
+        window_note = f"the meter window implies {excess}" if excess else "the meter window has no reading"
+    nan = {device: float("nan") for device in devices}
+    return PhaseEnergy(nan, "none", f"not measurable: {reason}, and {window_note}")
 
 
 class MemoryUsed:
@@ -246,6 +352,21 @@ class Sampler:
 
     def __enter__(self) -> Sampler:
         return self.start()
+
+    @property
+    def gpu_devices(self) -> list[str]:
+        """The sampled GPUs (``gpu0``...), in the frame's device names."""
+        return list(self._gpu_devices)
+
+    def max_power_w(self) -> dict[str, float]:
+        """The most each sampled device can draw, in W, where a source knows it: the estimate's TDP."""
+        cpu = self.cpu_source
+        tdp = getattr(getattr(cpu, "tdp", None), "tdp_w", None) if cpu is not None else None
+        return {"cpu": float(tdp)} if cpu is not None and cpu.is_estimate and tdp else {}
+
+    def unix_time(self, perf_s: float) -> float:
+        """A :func:`time.perf_counter` reading on the frame's ``timestamp`` clock (Unix s)."""
+        return self._t0_unix + (perf_s - self._t0_perf)
 
     def __exit__(self, exc_type: object, *exc: object) -> None:
         try:

@@ -1,17 +1,20 @@
 """Read a tree of experiment results into tidy DataFrames.
 
-The experiment runner writes ``<root>/<seed>/<timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>/``
-(timestamp ``YYYYmmddTHHMMSS``; no field contains ``_``, so ``tf-keras`` and ``mixed-fp16`` are single
-fields; the older ``mixed_fp16`` spelling is accepted and normalised). A successful run holds
-``config.json``, ``train.csv``, ``test.csv``, ``train_samples.csv``, ``test_samples.csv`` and
-``global_metrics.csv``; a failed run holds ``config.json`` and ``error.txt``.
+The experiment runner writes ``<root>/<seed>/<YYYYmmdd-HHMMSS>_<backend>_<model>_<complexity>_<precision>_
+<seed>/``, the study's layout (see :mod:`layerpower.experiments.config`; older ``YYYYmmddTHHMMSS`` names and
+``mixed-fp16`` precisions are read and normalised to ``mixed_fp16``). A successful run holds ``config.json``,
+the five CSVs of :data:`~layerpower.stats.study_layout.STUDY_CSV_FILES`; a failed run ``config.json`` and
+``error.txt``. Folders of the study's own tool (no ``config.json``, 4-field names, partial runs, other
+column names) are read too: see :mod:`layerpower.stats.study_layout`.
 
 :func:`read_results` reads every run in parallel (threads) and returns a :class:`ResultsFrame`:
 
-* ``runs`` -- one row per successful run: its configuration (from ``config.json`` where present, else the
-  folder name), the global metrics, the test metrics (``test_loss``, ``test_accuracy`` | ``test_mae``), the
+* ``runs`` -- one row per run that is not failed: its configuration (``config.json``, else the study's
+  columns of ``global_metrics.csv``, else the folder name and its ``<seed>/`` parent), ``missing_files``
+  (those of the five CSVs it lacks, comma-separated; empty when complete), the global metrics, the test metrics (``test_loss``, ``test_accuracy`` | ``test_mae``), the
   last epoch of training (``final_*``), ``epochs_run``, ``mean_epoch_time``, average power per phase
-  (``training_power_w = training_energy_j / training_time``) and telemetry means.
+  (``training_power_w = training_energy_j / training_time``; ``<phase>_energy_note`` says why one is NaN) and
+  telemetry means (``*_sampled_power_w`` with ``*_sampled_power_source``).
 * ``failed`` -- one row per failed run with ``reason`` (last line of ``error.txt``) and the full ``error``.
 * ``skipped`` -- folders that could not be read (an unreadable file, an unrecognised folder name), with why.
 * ``history`` -- every epoch of every run (``train.csv`` plus ``run_id``).
@@ -34,9 +37,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerpower.config.vocab import TIMESTAMP_FORMAT
 from layerpower.errors import LayerpowerError
-from layerpower.experiments.config import RUN_KEY_FIELDS, RUN_NAME_RE, match_run_name
+from layerpower.experiments.config import RUN_KEY_FIELDS, RUN_NAME_RE, match_run_name, timestamp_format
+from layerpower.experiments.precision import normalise_precision
+from layerpower.stats.study_layout import (
+    STUDY_CSV_FILES,
+    STUDY_SETTING_KEYS,
+    config_from_global,
+    metric_of,
+    normalise_samples,
+    normalise_test,
+    phase_power,
+    power_sources,
+    samples_energy,
+)
 
 #: configuration fields every run has, in order
 CONFIG_FIELDS: tuple[str, ...] = RUN_KEY_FIELDS
@@ -54,7 +68,7 @@ BOOKKEEPING_KEYS: frozenset[str] = frozenset(
     }
 )
 #: files that mark a folder as a run
-RUN_FILES: tuple[str, ...] = ("config.json", "global_metrics.csv", "train.csv", "test.csv", "error.txt")
+RUN_FILES: tuple[str, ...] = ("config.json", *STUDY_CSV_FILES, "error.txt")
 
 #: quality metrics and their directions, as they appear in ``runs``
 QUALITY_DIRECTIONS: dict[str, str] = {
@@ -115,7 +129,8 @@ def parse_run_name(name: str) -> dict[str, Any] | None:
     fields = match_run_name(name)
     if fields is None:
         return None
-    fields["timestamp"] = pd.to_datetime(fields["timestamp"], format=TIMESTAMP_FORMAT, errors="coerce")
+    text = fields["timestamp"]
+    fields["timestamp"] = pd.to_datetime(text, format=timestamp_format(text), errors="coerce")
     return fields
 
 
@@ -244,20 +259,33 @@ def _read_run(root: Path, path: Path, with_samples: bool) -> _Outcome:
 
 
 def _read_run_unsafe(path: Path, rel: str, with_samples: bool) -> _Outcome:
-    from_name = parse_run_name(path.name)
+    from_name = parse_run_name(path.name) or {}
     config = _read_config(path / "config.json")
-    if from_name is None and not all(k in config for k in CONFIG_FIELDS):
+    present = [name for name in STUDY_CSV_FILES if (path / name).is_file()]
+    global_row: dict[str, Any] = {}
+    if "global_metrics.csv" in present:
+        global_metrics = _read_csv(path / "global_metrics.csv")
+        if global_metrics.empty:
+            raise _Unreadable("global_metrics.csv has no rows")
+        global_row = {str(k): v for k, v in global_metrics.iloc[-1].items()}
+    study = config_from_global(global_row)  # the study's tool keeps the configuration there
+    parent = path.parent.name
+    info: dict[str, Any] = {
+        "run_id": path.name,
+        "run_dir": rel,
+        "timestamp": from_name.get("timestamp", pd.NaT),
+    }
+    for key in CONFIG_FIELDS:  # config.json, then global_metrics.csv, then the folder name
+        value = next((src[key] for src in (config, study, from_name) if src.get(key) is not None), None)
+        if key == "seed" and value is None and re.fullmatch(r"-?\d+", parent):
+            value = int(parent)  # the study's older 4-field names: <root>/<seed>/<run>
+        info[key] = normalise_precision(value) if key == "precision" and isinstance(value, str) else value
+    lacking = [k for k in CONFIG_FIELDS if info[k] is None]
+    if lacking:
         raise _Unreadable(
-            "unrecognised folder name (expected <timestamp>_<backend>_<model>_<complexity>_<precision>_<seed>) "
-            "and no complete config.json"
+            f"no {', '.join(lacking)}: unrecognised folder name (expected <YYYYmmdd-HHMMSS>_<backend>_<model>_"
+            "<complexity>_<precision>_<seed>) and neither config.json nor global_metrics.csv says"
         )
-    info: dict[str, Any] = {"run_id": path.name, "run_dir": rel}
-    info["timestamp"] = (from_name or {}).get("timestamp", pd.NaT)
-    for key in CONFIG_FIELDS:
-        value = config.get(key, (from_name or {}).get(key))
-        if key == "precision" and isinstance(value, str):
-            value = value.replace("_", "-")
-        info[key] = value
     if isinstance(info["seed"], str) and info["seed"].lstrip("-").isdigit():
         info["seed"] = int(info["seed"])
     if pd.isna(info["timestamp"]) and isinstance(config.get("started_at"), str):
@@ -267,6 +295,9 @@ def _read_run_unsafe(path: Path, rel: str, with_samples: bool) -> _Outcome:
     ]
     for key in extra_keys:
         info[key] = config[key]
+    for key in (k for k in STUDY_SETTING_KEYS if k in study and k not in info):
+        info[key] = study[key]
+        extra_keys.append(key)
 
     error_file = path / "error.txt"
     if error_file.is_file():
@@ -278,21 +309,16 @@ def _read_run_unsafe(path: Path, rel: str, with_samples: bool) -> _Outcome:
             "error": text,
         }
         return _Outcome(failed=failed)
+    if not present:
+        raise _Unreadable(f"none of {', '.join(STUDY_CSV_FILES)} and no error.txt")
 
-    global_file = path / "global_metrics.csv"
-    if not global_file.is_file():
-        raise _Unreadable("no global_metrics.csv and no error.txt (run unfinished or interrupted?)")
-    global_metrics = _read_csv(global_file)
-    if global_metrics.empty:
-        raise _Unreadable("global_metrics.csv has no rows")
-    row = dict(info)
-    for key, value in global_metrics.iloc[-1].items():
-        row[str(key)] = value
+    row = {**info, **global_row}
+    row["missing_files"] = ",".join(name for name in STUDY_CSV_FILES if name not in present)
     for key in [k for k in row if k.endswith("is_estimate")]:
         row[key] = _as_bool(row[key])
 
     history = None
-    if (path / "train.csv").is_file():
+    if "train.csv" in present:
         history = _read_csv(path / "train.csv")
         if not history.empty:
             last = history.iloc[-1]
@@ -304,48 +330,52 @@ def _read_run_unsafe(path: Path, rel: str, with_samples: bool) -> _Outcome:
             if "epoch_time" in history:
                 row["mean_epoch_time"] = float(pd.to_numeric(history["epoch_time"], errors="coerce").mean())
         history.insert(0, "run_id", path.name)
-    if (path / "test.csv").is_file():
-        test = _read_csv(path / "test.csv")
+    if "test.csv" in present:
+        test = normalise_test(_read_csv(path / "test.csv"), metric_of(history, info["model"]))
         if not test.empty:
             for key, value in test.iloc[-1].items():
                 row[f"test_{key}"] = value
 
-    for phase, time_key, energy_key in (
-        ("training", "training_time", "training_energy_j"),
-        ("testing", "testing_time", "testing_energy_j"),
-    ):
-        t, e = _num(row.get(time_key)), _num(row.get(energy_key))
-        row[f"{phase}_power_w"] = e / t if t and t > 0 and np.isfinite(e) else np.nan
-
     samples: list[pd.DataFrame] = []
-    if with_samples:
-        for phase in ("train", "test"):
-            file = path / f"{phase}_samples.csv"
-            if not file.is_file():
-                continue
-            frame = _read_csv(file)
-            if frame.empty:
-                continue
-            _sample_means(frame, phase, row)
-            frame.insert(0, "phase", phase)
-            frame.insert(0, "run_id", path.name)
-            if "timestamp" in frame:
-                stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
-                frame["elapsed_s"] = stamps - stamps.min()
-            samples.append(frame)
+    for phase, name in (("training", "train"), ("testing", "test")):
+        file = path / f"{name}_samples.csv"
+        needed = with_samples or f"{phase}_energy_j" not in row
+        frame = normalise_samples(_read_csv(file)) if needed and file.is_file() else pd.DataFrame()
+        if frame.empty:
+            continue
+        if f"{phase}_energy_j" not in row:  # the study's tool: energy from its NVML samples
+            found = samples_energy(frame)
+            row[f"{phase}_energy_j"] = found.total_j
+            row[f"{phase}_energy_method"], row[f"{phase}_energy_note"] = found.method, found.note
+            row.setdefault("energy_source", power_sources(frame))
+            row.setdefault("energy_is_estimate", bool(frame["is_estimate"].map(_as_bool).any()))
+        if not with_samples:
+            continue
+        _sample_means(frame, name, row)
+        frame.insert(0, "phase", name)
+        frame.insert(0, "run_id", path.name)
+        if "timestamp" in frame:
+            stamps = pd.to_numeric(frame["timestamp"], errors="coerce")
+            frame["elapsed_s"] = stamps - stamps.min()
+        samples.append(frame)
+    for phase in ("training", "testing"):
+        phase_power(row, phase)
     return _Outcome(run=row, history=history, samples=samples, config_keys=extra_keys)
 
 
 def _sample_means(frame: pd.DataFrame, phase: str, row: dict[str, Any]) -> None:
-    """Mean power and utilisation and peak memory of one phase's telemetry, into ``row``."""
+    """Mean power (with its source) and utilisation and peak memory of one phase's telemetry, into ``row``."""
     power_cols = [c for c in frame.columns if c == "cpu_power" or re.fullmatch(r"gpu_\d+_power", str(c))]
     if power_cols:
         total = frame[power_cols].apply(pd.to_numeric, errors="coerce").sum(axis=1, min_count=1)
         row[f"{phase}_sampled_power_w"] = float(total.mean())
-    if "cpu_utilization" in frame:
-        row[f"{phase}_cpu_utilization"] = float(
-            pd.to_numeric(frame["cpu_utilization"], errors="coerce").mean()
-        )
+        row[f"{phase}_sampled_power_source"] = power_sources(frame)
+    for kind in ("gpu", "cpu"):  # mean busy % of the GPUs (any index) and of the CPU
+        columns = [c for c in frame.columns if re.fullmatch(rf"{kind}(_\d+)?_utilization", str(c))]
+        if columns:
+            row[f"{phase}_{kind}_utilization"] = float(
+                frame[columns].apply(pd.to_numeric, errors="coerce").stack().mean()
+            )
     if "memory_used" in frame:
         row[f"{phase}_peak_memory_used"] = float(pd.to_numeric(frame["memory_used"], errors="coerce").max())
 

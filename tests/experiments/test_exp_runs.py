@@ -25,6 +25,7 @@ from layerpower.experiments.run_one import GLOBAL_COLUMNS
 from layerpower.experiments.run_one import main as run_one_main
 from layerpower.experiments.rundir import RUN_FILES
 from layerpower.experiments.runner import RESULT_COLUMNS, run_experiments
+from layerpower.profiling.power.estimate import EstimateSource
 
 #: one model per backend, so every backend and every task runs once
 RUNS = [("torch", "lstm"), ("jax", "cnn"), ("tf-keras", "mlp"), ("jax-keras", "lstm"), ("torch-keras", "cnn")]
@@ -85,6 +86,13 @@ def test_every_backend_writes_the_run_files_and_columns(sweep: tuple[Path, pd.Da
         g = metrics.iloc[0]
         assert g["energy_source"] == "estimate" and bool(g["energy_is_estimate"]) is True
         assert g["training_energy_j"] > 0 and g["testing_energy_j"] >= 0 and g["training_time"] > 0
+        # no phase implies a power above the estimate's TDP, however short it was
+        tdp = EstimateSource().tdp.tdp_w
+        for phase in ("training", "testing"):
+            assert g[f"{phase}_energy_method"] in ("integrated", "window")
+            assert g[f"{phase}_energy_j"] / g[f"{phase}_time"] <= tdp * (1 + 1e-6)
+            if g[f"{phase}_energy_method"] == "window":
+                assert "shorter than 3 sampling intervals" in g[f"{phase}_energy_note"]
         assert g["peak_memory_bytes"] > 10 * 2**20
         assert g["parameter_count"] == expected_params[f"{row.model}/simple"]
 
@@ -170,25 +178,30 @@ def _lstm_trains_under_autocast(dtype_name: str) -> bool:
 def test_failing_precision_leaves_config_and_error_only(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # torch's LSTM on the CPU runs under mixed-fp16 / mixed-bf16 only where oneDNN has the kernels: each run
-    # must end as this machine's probe says, and a failure must not stop the sweep.
+    # torch's LSTM on the CPU runs under mixed_fp16 / mixed_bf16 only where oneDNN has the kernels: each run
+    # must end as this machine's probe says, and a failure must not stop the sweep. The precisions are
+    # asked for in the hyphenated spelling and written in the study's (mixed_fp16) everywhere.
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     expected = {
         precision: "done" if _lstm_trains_under_autocast(dtype) else "failed"
-        for precision, dtype in (("mixed-fp16", "float16"), ("mixed-bf16", "bfloat16"))
+        for precision, dtype in (("mixed_fp16", "float16"), ("mixed_bf16", "bfloat16"))
     }
     frame = run_experiments(
         ["torch"], ["lstm"], out=tmp_path, **{**COMMON, "precisions": ["mixed-fp16", "mixed-bf16"]}
     )
     status = dict(zip(frame["precision"], frame["status"], strict=True))
     assert status == expected, frame.to_string()
+    for precision in expected:
+        run_dir = Path(frame.loc[frame["precision"] == precision, "run_dir"].item())
+        assert run_dir.name.endswith(f"_torch_lstm_simple_{precision}_7")
+        assert parse_run_name(run_dir.name)["precision"] == precision
+        assert json.loads((run_dir / "config.json").read_text())["precision"] == precision
     for precision in [p for p, s in expected.items() if s == "failed"]:
         failed = Path(frame.loc[frame["precision"] == precision, "run_dir"].item())
         assert sorted(os.listdir(failed)) == ["config.json", "error.txt"]
         error = (failed / "error.txt").read_text()
         assert "Traceback" in error and "RuntimeError" in error
         assert frame.loc[frame["precision"] == precision, "error"].item().startswith("RuntimeError")
-        assert json.loads((failed / "config.json").read_text())["precision"] == precision
     assert not [p for p in (tmp_path / "7").iterdir() if p.name.startswith(".")]
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -40,23 +41,35 @@ def test_unknown_task_is_a_clear_error() -> None:
         get_task("transformer", "simple")
 
 
-def test_precision_names_have_no_underscore_and_aliases_normalise() -> None:
-    assert all("_" not in name for name in PRECISIONS)
-    assert canonical_precision("mixed_fp16") == "mixed-fp16"
-    assert get_precision("MIXED_BF16").compute_dtype == "bfloat16"
-    assert get_precision("mixed-fp16").loss_scaling and get_precision("mixed-fp16").is_mixed
+def test_precision_names_are_the_studys_and_aliases_normalise() -> None:
+    assert tuple(PRECISIONS) == ("fp32", "fp16", "bf16", "mixed_fp16", "mixed_bf16")
+    assert canonical_precision("mixed-fp16") == "mixed_fp16"
+    assert canonical_precision(" Mixed_BF16 ") == "mixed_bf16"
+    assert get_precision("MIXED-BF16").compute_dtype == "bfloat16"
+    assert get_precision("mixed_fp16").loss_scaling and get_precision("mixed-fp16").is_mixed
     assert not get_precision("fp16").is_mixed
     with pytest.raises(LayerpowerError, match="unknown precision 'fp8'"):
         canonical_precision("fp8")
 
 
 def test_run_name_round_trips_with_hyphenated_fields() -> None:
-    config = RunConfig("tf-keras", "cnn", "complex", "mixed_bf16", 43)
-    name = config.run_name()
+    config = RunConfig("tf-keras", "cnn", "complex", "mixed-bf16", 43)
+    assert config.precision == "mixed_bf16"
+    name = config.run_name(datetime(2025, 1, 2, 3, 4, 5))
+    assert name == "20250102-030405_tf-keras_cnn_complex_mixed_bf16_43"
     fields = parse_run_name(name)
     assert fields["backend"] == "tf-keras"
-    assert fields["precision"] == "mixed-bf16"
+    assert fields["precision"] == "mixed_bf16"
     assert fields["seed"] == 43
+    # the study splits names with split("_", 4) and rsplit("_", 1)
+    timestamp, backend, model, complexity, right = name.split("_", 4)
+    assert (backend, model, complexity, *right.rsplit("_", 1)) == (
+        "tf-keras",
+        "cnn",
+        "complex",
+        "mixed_bf16",
+        "43",
+    )
     assert config.run_dir("results").parent == Path("results") / "43"
     with pytest.raises(LayerpowerError):
         parse_run_name("results_tf_keras_cnn")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -94,10 +96,22 @@ def crafted_tree(root: Path) -> Path:
 
 
 def test_parse_run_name() -> None:
+    # this package's older names: T in the timestamp, hyphenated precisions
     fields = parse_run_name("20250101T120000_tf-keras_mlp_simple_mixed-bf16_42")
-    assert fields["backend"] == "tf-keras" and fields["precision"] == "mixed-bf16" and fields["seed"] == 42
+    assert fields["backend"] == "tf-keras" and fields["precision"] == "mixed_bf16" and fields["seed"] == 42
     assert fields["timestamp"] == pd.Timestamp("2025-01-01 12:00:00")
-    assert parse_run_name("20250101T120000_jax_cnn_complex_mixed_fp16_7")["precision"] == "mixed-fp16"
+    assert parse_run_name("20250101T120000_jax_cnn_complex_mixed_fp16_7")["precision"] == "mixed_fp16"
+    # the study's layout, as its own code splits it
+    name = "20250102-130405_jax-keras_cnn_complex_mixed_bf16_43"
+    timestamp, backend, model, complexity, right = name.split("_", 4)
+    precision, seed = right.rsplit("_", 1)
+    fields = parse_run_name(name)
+    assert (fields["backend"], fields["model"], fields["complexity"]) == (backend, model, complexity)
+    assert (fields["precision"], fields["seed"]) == (precision, int(seed))
+    assert fields["timestamp"] == pd.Timestamp("2025-01-02 13:04:05")
+    # the study's older 4-field names: fp32, the seed comes from the parent folder
+    fields = parse_run_name("20240501-090000_torch_lstm_simple")
+    assert fields["precision"] == "fp32" and fields["seed"] is None and fields["model"] == "lstm"
     assert parse_run_name("my-run") is None
     assert parse_run_name("2025-01-01_torch_mlp_simple_fp32_1") is None
 
@@ -112,9 +126,11 @@ def test_run_names_written_by_the_experiment_config_parse() -> None:
         "backend": "tf-keras",
         "model": "cnn",
         "complexity": "complex",
-        "precision": "mixed-fp16",
+        "precision": "mixed_fp16",
         "seed": 3,
     }
+    timestamp, *_ = run.run_name().split("_", 4)
+    assert re.fullmatch(r"\d{8}-\d{6}", timestamp)
 
 
 def test_read_results_on_a_crafted_tree(tmp_path: Path) -> None:
@@ -122,7 +138,8 @@ def test_read_results_on_a_crafted_tree(tmp_path: Path) -> None:
     runs = results.runs
     assert len(runs) == 4
     assert sorted(runs["backend"]) == ["jax", "tf-keras", "torch", "torch"]
-    assert set(runs["precision"]) == {"fp32", "mixed-bf16", "mixed-fp16", "bf16"}
+    assert set(runs["precision"]) == {"fp32", "mixed_bf16", "mixed_fp16", "bf16"}
+    assert set(runs["missing_files"]) == {"test_samples.csv"}  # write_run writes no test samples
     # config.json preferred over the folder name
     overridden = runs[runs["run_id"] == "20250101T120300_torch_mlp_simple_fp32_2"].iloc[0]
     assert overridden["precision"] == "bf16"
@@ -195,3 +212,21 @@ def test_a_single_run_folder_and_empty_or_missing_roots(tmp_path: Path) -> None:
 def test_samples_can_be_skipped(tmp_path: Path) -> None:
     results = read_results(crafted_tree(tmp_path), samples=False)
     assert results.samples.empty and len(results.runs) == 4
+
+
+def test_an_older_run_with_a_too_short_phase_gets_no_power(tmp_path: Path) -> None:
+    # written before phases were checked: a 5 ms test phase integrated from 0.1 s samples (12.56 W on a
+    # 7 W estimate); its energy and power are NaN with the reason, the long training phase is kept
+    run = write_run(
+        tmp_path,
+        "20250101T120000_torch_mlp_simple_fp32_1",
+        seed=1,
+        config={"backend": "torch", "model": "mlp", "complexity": "simple", "precision": "fp32", "seed": 1}
+        | {"sample_interval_s": 0.1},
+    )
+    (run / "global_metrics.csv").write_text(GLOBAL + "2.0,0.005,10.0,0.0628,estimate,True,1000000,4810,cpu\n")
+    row = read_results(tmp_path).runs.iloc[0]
+    assert np.isnan(row["testing_energy_j"]) and np.isnan(row["testing_power_w"])
+    assert row["testing_energy_method"] == "none"
+    assert "phase of 5.0 ms is shorter than 3 sampling intervals" in row["testing_energy_note"]
+    assert row["training_power_w"] == pytest.approx(10.0 / 2.0)

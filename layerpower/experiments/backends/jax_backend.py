@@ -2,7 +2,7 @@
 
 Precisions: every Flax layer gets ``dtype`` (computation) and ``param_dtype`` (parameters) from the
 precision, and inputs are cast to the computation dtype; so ``fp16``/``bf16`` hold half-precision
-parameters and ``mixed-*`` hold float32 parameters. Parameters are initialised in float32 and cast. ``mixed-fp16`` adds a dynamic loss scale (start 2**15,
+parameters and ``mixed_*`` hold float32 parameters. Parameters are initialised in float32 and cast. ``mixed_fp16`` adds a dynamic loss scale (start 2**15,
 halved and the step skipped when a gradient is not finite, doubled after 2000 finite steps), as
 Keras's ``LossScaleOptimizer`` and torch's ``GradScaler`` do.
 """

@@ -32,8 +32,8 @@ _POLICIES: dict[PrecisionName, str] = {
     "fp32": "float32",
     "fp16": "float16",
     "bf16": "bfloat16",
-    "mixed-fp16": "mixed_float16",
-    "mixed-bf16": "mixed_bfloat16",
+    "mixed_fp16": "mixed_float16",
+    "mixed_bf16": "mixed_bfloat16",
 }
 
 

@@ -1,8 +1,8 @@
 """Plain PyTorch backend.
 
-Precisions: ``fp16``/``bf16`` convert the model and inputs (``model.to(dtype)``); ``mixed-*`` keep float32
+Precisions: ``fp16``/``bf16`` convert the model and inputs (``model.to(dtype)``); ``mixed_*`` keep float32
 parameters and run the forward pass under :func:`torch.autocast`, with :class:`torch.amp.GradScaler` for
-``mixed-fp16``. Images enter as NCHW and are put back to channels-last before ``flatten``, so a model
+``mixed_fp16``. Images enter as NCHW and are put back to channels-last before ``flatten``, so a model
 computes the same function as its Keras and Flax twins.
 """
 
