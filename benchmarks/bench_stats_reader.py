@@ -16,10 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
+from layerpower.config.vocab import BACKENDS, PRECISIONS
 from layerpower.stats import StatsWarning, build_report, read_results
 
-BACKENDS = ("torch", "jax", "tf-keras", "jax-keras", "torch-keras")
-PRECISIONS = ("fp32", "fp16", "bf16", "mixed-fp16", "mixed-bf16")
 SAMPLES_PER_PHASE = 50
 
 
@@ -34,7 +33,7 @@ def generate(root: Path, runs: int) -> None:
         precision = PRECISIONS[(i // len(BACKENDS)) % len(PRECISIONS)]
         model = ("mlp", "cnn")[(i // 25) % 2]
         seed = 40 + i // 50
-        name = f"20250101T{(i // 3600) % 24:02d}{(i // 60) % 60:02d}{i % 60:02d}_{backend}_{model}_simple_{precision}_{seed}"
+        name = f"20250101-{(i // 3600) % 24:02d}{(i // 60) % 60:02d}{i % 60:02d}_{backend}_{model}_simple_{precision}_{seed}"
         run = root / str(seed) / name
         run.mkdir(parents=True)
         config = {
