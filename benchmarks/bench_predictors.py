@@ -9,7 +9,12 @@ error as its bundle predicts it: calibrated where the calibration lowered the he
 - at least 70 % of model runs within ±10 %;
 - lower than the polynomial (NeuralPower) baseline's.
 
-Usage: ``python benchmarks/bench_predictors.py [DATASET_OR_TRAINING_DATA_DIR] [--jobs N] [--strict]``.
+Then a held-out table: each family trained (as ``train-predictors`` would, on zoo + sampled rows) without
+the ``--held-out`` models, predicting them: median |error|, share within ±10 % and interval coverage of the
+whole-model runtime. The best family is chosen among those that extrapolate in size (``EXTRAPOLATING``).
+
+Usage: ``python benchmarks/bench_predictors.py [DATASET_OR_TRAINING_DATA_DIR] [--jobs N] [--strict]
+[--sampled DIR] [--held-out m1,m2,...]``.
 Without a folder it builds the dataset of each device under ``training_data/`` into a temporary folder.
 """
 
@@ -66,12 +71,51 @@ def measurement_floor(models) -> tuple[float, float] | None:
     return float(np.median(np.abs(ratio))), float(np.mean(np.abs(ratio) <= 0.10))
 
 
-def report(dataset: Path, jobs: int) -> bool:
+def held_out_table(data, held_out: list[str]) -> None:
+    """Each family trained without ``held_out``, predicting their whole-model runtime (as a bundle does)."""
+    import dataclasses
+
+    from layerpower.predictors.energy import predict_frame
+    from layerpower.predictors.features import FAMILIES
+    from layerpower.predictors.training import BUNDLE_PARAMS, train_predictors
+
+    held_out = [m for m in held_out if m in data.model_names]
+    if not held_out:
+        return
+    keep = ~data.layers["model"].isin(held_out)
+    train = dataclasses.replace(
+        data,
+        layers=data.layers[keep].reset_index(drop=True),
+        models=data.models[~data.models["model"].isin(held_out)],
+    )
+    print(
+        f"\nheld out of training: {', '.join(held_out)} (whole-model runtime: median |error| / within 10% / coverage)"
+    )
+    for family in FAMILIES:
+        bundle = train_predictors(train, family=family, params=BUNDLE_PARAMS[family]).bundle
+        errors, covered = [], []
+        for run in data.models[data.models["model"].isin(held_out)].to_dict(orient="records"):
+            rows = data.layers[
+                (data.layers["model"] == run["model"])
+                & (data.layers["batch_size"] == run["batch_size"])
+                & (data.layers["dtype"] == run["dtype"])
+            ]
+            total = predict_frame(rows, bundle, model=run["model"]).total
+            errors.append(abs(total.runtime_s / run["runtime_s"] - 1))
+            covered.append(total.runtime_low_s <= run["runtime_s"] <= total.runtime_high_s)
+        errors.sort()
+        median = errors[len(errors) // 2] if errors else math.nan
+        within = sum(e <= 0.10 for e in errors) / len(errors) if errors else math.nan
+        cover = sum(covered) / len(covered) if covered else math.nan
+        print(f"  {family:<15}{pct(median):>8} / {pct(within)} / {pct(cover)}   ({len(errors)} runs)")
+
+
+def report(dataset: Path, jobs: int, sampled: str | None = None, held_out: list[str] | None = None) -> bool:
     from layerpower.predictors.data import load_training_set
     from layerpower.predictors.features import FAMILIES
-    from layerpower.predictors.training import BUNDLE_PARAMS, evaluate_families
+    from layerpower.predictors.training import BUNDLE_PARAMS, EXTRAPOLATING, evaluate_families
 
-    data = load_training_set(dataset)
+    data = load_training_set(dataset, sampled)
     rows = data.describe()["rows"]
     print(
         f"== device {data.device_id}: {len(data.model_names)} models, {sum(rows.values())} layer rows {rows}"
@@ -127,7 +171,7 @@ def report(dataset: Path, jobs: int) -> bool:
             f"whole-model runtime by median {pct(floor[0]).strip()}, {pct(floor[1]).strip()} within 10%"
         )
 
-    best = min(evaluations, key=lambda f: evaluations[f].score)
+    best = min(EXTRAPOLATING, key=lambda f: evaluations[f].score)  # trees saturate: never random-forest
     mode = evaluations[best].mode  # as a bundle predicts: calibrated only where calibrating helped
     s = evaluations[best].summary[f"runtime_s_{mode}"]
     baseline = evaluations["polynomial"].score
@@ -167,6 +211,7 @@ def report(dataset: Path, jobs: int) -> bool:
     )
     for text, ok in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {text}")
+    held_out_table(data, held_out or [])
     return all(ok for _, ok in checks)
 
 
@@ -175,9 +220,16 @@ def main() -> int:
     parser.add_argument("dataset", nargs="?", help="a build-dataset folder, or a training_data folder")
     parser.add_argument("--jobs", type=int, default=1, help="parallel held-out folds")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument("--sampled", default=None, help="sampled rows (training_data/<device-id>/_sampled/)")
+    parser.add_argument(
+        "--held-out",
+        default="convnext_tiny,efficientnet_b0,resnet152,densenet121",
+        help="models left out of training for the held-out table (empty: none)",
+    )
     args = parser.parse_args()
+    held = [m for m in args.held_out.split(",") if m]
     with tempfile.TemporaryDirectory() as tmp:
-        results = [report(path, args.jobs) for path in datasets(args.dataset, Path(tmp))]
+        results = [report(path, args.jobs, args.sampled, held) for path in datasets(args.dataset, Path(tmp))]
     return 1 if args.strict and not all(results) else 0
 
 

@@ -28,6 +28,7 @@ ALLOWED: dict[str, set[str]] = {
     "dataset": set(),
     "profiling": {"hardware", "models"},
     "predictors": {"hardware", "models", "dataset"},
+    "calibrate": {"hardware", "models", "profiling", "dataset", "predictors"},
     "experiments:spec": set(),
     "stats": {
         "hardware",
@@ -58,6 +59,7 @@ ALLOWED: dict[str, set[str]] = {
         "profiling",
         "dataset",
         "predictors",
+        "calibrate",
         "stats",
         "experiments",
         "experiments:spec",

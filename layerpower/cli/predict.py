@@ -40,9 +40,16 @@ def _pct(value: float) -> str:
 @click.option(
     "--family",
     type=click.Choice(FAMILY_CHOICES),
-    default="xgboost",
+    default="best",
     show_default=True,
-    help="Regressor family; 'best' evaluates all three and keeps the most accurate.",
+    help="Regressor family; 'best' evaluates all three and keeps the one with the lowest held-out "
+    "whole-model error among those that extrapolate in size (not random-forest: trees saturate).",
+)
+@click.option(
+    "--sampled",
+    type=click.Path(file_okay=False, exists=True, path_type=str),
+    default=None,
+    help="Sampled layer rows (training_data/<device-id>/_sampled/) to train on besides the zoo.",
 )
 @click.option(
     "--out",
@@ -58,7 +65,13 @@ def _pct(value: float) -> str:
 @progress_option()
 @user_errors
 def train_predictors(
-    dataset: str, family: str, out: str | None, coverage: float, jobs: int, progress: bool
+    dataset: str,
+    family: str,
+    sampled: str | None,
+    out: str | None,
+    coverage: float,
+    jobs: int,
+    progress: bool,
 ) -> None:
     """Train per-layer runtime and power predictors on DATASET (a build-dataset folder) and write a bundle.
 
@@ -70,7 +83,7 @@ def train_predictors(
     from layerpower.predictors.data import load_training_set
     from layerpower.predictors.training import train_predictors as train
 
-    data = load_training_set(dataset)
+    data = load_training_set(dataset, sampled)
     target = Path(out) if out else Path("predictors") / data.device_id
     bars: dict[str, Any] = {}
 
@@ -161,7 +174,12 @@ def format_training(result: TrainResult) -> str:
     "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
 )
 @click.option("--per-layer", is_flag=True, help="Also print every layer's prediction.")
-@click.option("--no-calibration", is_flag=True, help="Report the plain sum over layers.")
+@click.option(
+    "--no-calibration",
+    is_flag=True,
+    help="Report the plain sum over layers (no whole-model a*sum+b*calls; a calibrated bundle's per-layer "
+    "device correction still applies: pass --predictors to use another bundle).",
+)
 @input_options
 @user_errors
 def predict_energy(

@@ -10,6 +10,9 @@ Layout of a bundle folder::
                                   see :mod:`layerpower.predictors.forest`)
     <target>/<kind>.skops         polynomial family: the regressor (skops; loaded with an explicit list of
                                   trusted types, never pickle)
+    correction.json               a calibrated bundle only: the device correction on top of the reference
+                                  regressors (:mod:`layerpower.predictors.correction`, plain coefficients);
+                                  the manifest's ``calibrated`` entry holds its provenance
 
 Loading verifies the manifest before reading a model: format and schema versions, feature lists equal to this
 version's, every file present with its recorded sha256, and the major versions of the libraries that wrote
@@ -33,6 +36,7 @@ import numpy as np
 from layerpower.config import FEATURES_BY_KIND, FEATURES_EXTENDED_BY_KIND, SCHEMA_VERSION
 from layerpower.errors import BundleError
 from layerpower.predictors.calibration import Calibration
+from layerpower.predictors.correction import CORRECTION_FILE, DeviceCorrection
 from layerpower.predictors.data import TARGETS, file_sha256
 from layerpower.predictors.features import FeatureSpec
 from layerpower.predictors.router import LayerKindRouter
@@ -76,7 +80,9 @@ class PredictorBundle:
     """Fitted routers (one per target), the device's calibration and interval bands, and their provenance.
 
     ``bands``: ``{"layer": {kind: {quantity: [lo, hi]}}, "model": {quantity: {"raw"|"calibrated": [lo, hi]}}}``,
-    log-ratio bounds of held-out errors (see :mod:`layerpower.predictors.metrics`).
+    log-ratio bounds of held-out errors (see :mod:`layerpower.predictors.metrics`). ``correction``: a
+    calibrated bundle's device correction over the reference regressors, ``calibrated`` its provenance
+    (reference device and bundle hash, probes, time, held-out probe error, what stays uncalibrated).
     """
 
     family: str
@@ -91,6 +97,8 @@ class PredictorBundle:
     evaluation: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    correction: DeviceCorrection | None = None
+    calibrated: dict[str, Any] = field(default_factory=dict)
 
     @property
     def power_label(self) -> str:
@@ -173,6 +181,9 @@ def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
             for name in (model_file, f"{stem}.json"):
                 files[name] = file_sha256(out / name)
             models[target][kind] = f"{stem}.json"
+    if bundle.correction is not None:
+        write_json_atomic(json_safe(bundle.correction.to_dict()), out / CORRECTION_FILE)
+        files[CORRECTION_FILE] = file_sha256(out / CORRECTION_FILE)
     manifest = {
         "format": BUNDLE_FORMAT,
         "format_version": BUNDLE_VERSION,
@@ -205,6 +216,8 @@ def save_bundle(bundle: PredictorBundle, out: str | PathLike[str]) -> Path:
         },
         "evaluation": bundle.evaluation,
         "models": models,
+        "correction": CORRECTION_FILE if bundle.correction is not None else None,
+        "calibrated": bundle.calibrated or None,
         "files": files,
     }
     write_json_atomic(json_safe(manifest), out / MANIFEST)
@@ -362,6 +375,18 @@ def load_bundle(path: str | PathLike[str]) -> PredictorBundle:
         routers[target] = router
     intervals = manifest.get("intervals") or {}
     calibration = manifest.get("calibration")
+    correction = None
+    if manifest.get("correction"):
+        correction_path = root / str(manifest["correction"])
+        if str(manifest["correction"]) not in manifest["files"]:
+            raise BundleError(f"{correction_path}: not listed with a sha256 in the manifest", "recalibrate")
+        try:
+            correction = DeviceCorrection.from_dict(json.loads(correction_path.read_text(encoding="utf-8")))
+        except Exception as exc:  # malformed coefficients: refuse the whole bundle
+            raise BundleError(
+                f"{correction_path}: cannot load ({type(exc).__name__}: {exc})",
+                "run layerpower calibrate again",
+            ) from None
     return PredictorBundle(
         family=manifest["family"],
         device_id=manifest["device_id"],
@@ -375,6 +400,8 @@ def load_bundle(path: str | PathLike[str]) -> PredictorBundle:
         evaluation=manifest.get("evaluation") or {},
         manifest=manifest,
         path=root,
+        correction=correction,
+        calibrated=manifest.get("calibrated") or {},
     )
 
 

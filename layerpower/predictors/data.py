@@ -57,6 +57,8 @@ class TrainingSet:
     files: dict[str, str] = field(default_factory=dict)
     root: Path | None = None
     input_hash: str | None = None  # build-dataset's hash of the profiled CSVs (summary.json), when known
+    #: sampled layer rows (model ``_sampled``, :mod:`layerpower.predictors.sampled`): training side only
+    sampled: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def model_names(self) -> list[str]:
@@ -75,6 +77,9 @@ class TrainingSet:
             "dtypes": sorted(pd.unique(self.layers["dtype"].astype(str)).tolist()),
             "batch_sizes": sorted(int(b) for b in pd.unique(self.layers["batch_size"])),
             "other_layer_types": sorted(pd.unique(other["layer_type"].astype(str)).tolist()),
+            "sampled_rows": {
+                k: int((self.sampled["kind"] == k).sum()) for k in LAYER_KINDS if not self.sampled.empty
+            },
         }
 
 
@@ -106,8 +111,14 @@ def _check_version(frame: pd.DataFrame, path: Path) -> None:
             )
 
 
-def load_training_set(root: str | PathLike[str]) -> TrainingSet:
-    """Read ``root`` (a ``build-dataset`` output folder) and check it is one device with one power source."""
+def load_training_set(root: str | PathLike[str], sampled: str | PathLike[str] | None = None) -> TrainingSet:
+    """Read ``root`` (a ``build-dataset`` output folder) and check it is one device with one power source.
+
+    Rows of model ``_sampled`` in the dataset, and the ``<kind>.csv`` files of the folder ``sampled``
+    (``training_data/<device-id>/_sampled/``), become :attr:`TrainingSet.sampled`, not zoo layers.
+    """
+    from layerpower.predictors.sampled import SAMPLED_MODEL, read_sampled
+
     root = Path(root)
     if not root.is_dir():
         raise SchemaError(
@@ -135,7 +146,27 @@ def load_training_set(root: str | PathLike[str]) -> TrainingSet:
     _check_version(models, model_path)
     files[model_path.name] = file_sha256(model_path)
     layers = pd.concat(frames, ignore_index=True)
-    layers = _usable(layers)
+    is_sampled = layers["model"].astype(str).to_numpy() == SAMPLED_MODEL
+    extra = [layers.loc[is_sampled]]
+    if sampled is not None:
+        extra.append(read_sampled(sampled))
+        for path in sorted(Path(sampled).glob("*.*")):
+            if path.suffix in (".csv", ".parquet"):
+                files[f"{SAMPLED_MODEL}/{path.name}"] = file_sha256(path)
+    sampled_rows = pd.concat([e for e in extra if not e.empty] or [pd.DataFrame()], ignore_index=True)
+    layers = _usable(layers.loc[~is_sampled])
+    if not sampled_rows.empty:
+        mixed = set(sampled_rows["device_id"].astype(str)) - set(layers["device_id"].astype(str))
+        if mixed:
+            raise SchemaError(
+                f"{sampled}: sampled rows of other devices {sorted(mixed)}", "use this device's"
+            )
+        sources = set(sampled_rows["power_source"].astype(str)) - set(layers["power_source"].astype(str))
+        if sources:
+            raise SchemaError(
+                f"{sampled}: sampled power from {sorted(sources)}, the zoo's from another source",
+                "an estimate must never be mixed with a measurement",
+            )
     devices = sorted(set(layers["device_id"].astype(str)))
     if len(devices) != 1:
         raise SchemaError(f"{root}: rows from several devices {devices}", "train one bundle per device")
@@ -159,6 +190,7 @@ def load_training_set(root: str | PathLike[str]) -> TrainingSet:
         files,
         root,
         _input_hash(root),
+        sampled_rows,
     )
 
 

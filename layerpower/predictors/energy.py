@@ -150,10 +150,18 @@ def resolve_predictors(
 ) -> tuple[Path, str]:
     """The bundle folder to use and a sentence saying why it was chosen.
 
-    ``predictors`` is a bundle folder, or a folder of bundles (``<device-id>/``); without it, the bundles
-    shipped in the package. ``device_id`` picks a bundle; without it, this machine's if there is one, else the
-    only (or first) one.
+    ``predictors`` is a bundle folder, or a folder of bundles (``<device-id>/``); without it, this machine's
+    calibrated bundle in the user data dir (:mod:`layerpower.predictors.locations`) when there is one for
+    ``device_id`` (or this machine), else the bundles shipped in the package. ``device_id`` picks a bundle;
+    without it, this machine's if there is one, else the only (or first) one, named as another device's.
     """
+    if predictors is None:
+        from layerpower.predictors.locations import calibrated_bundle
+
+        mine = this_machine_ids()
+        found = calibrated_bundle([device_id] if device_id is not None else mine)
+        if found is not None:
+            return found
     if predictors is not None:
         root = Path(predictors)
         if (root / MANIFEST).is_file():
@@ -180,9 +188,11 @@ def _choose(root: Path, device_id: str | None, where: str) -> tuple[Path, str]:
     for mine in this_machine_ids(gpu=any(not d.startswith("cpu-") for d in devices)):
         if mine in devices:
             return root / mine, f"{where}; this machine's device"
+    mine = ", ".join(this_machine_ids(gpu=False)) or "unknown"
+    hint = f"this machine is {mine}; run `layerpower calibrate` to fit the predictors to it"
     if len(devices) == 1:
-        return root / devices[0], f"{where}; the only bundle, not this machine's device"
-    return root / devices[0], f"{where}; the first of {len(devices)} bundles, none is this machine's device"
+        return root / devices[0], f"{where}; the only bundle, for {devices[0]}, not this machine: {hint}"
+    return root / devices[0], f"{where}; the first of {len(devices)} bundles, none is this machine's: {hint}"
 
 
 @functools.lru_cache(maxsize=8)
@@ -228,6 +238,9 @@ def predict_layers_covered(
     routers = bundle.routers
     runtime = routers["runtime_s"].predict(frame)
     power = routers["power_w"].predict(frame)
+    if bundle.correction is not None:  # a calibrated bundle: the reference regressors, corrected
+        runtime = bundle.correction.runtime(frame, runtime)
+        power = bundle.correction.power_w(frame, power)
     reasons = routers["runtime_s"].left_out_reasons(frame)
     power_reasons = routers["power_w"].left_out_reasons(frame)
     reasons = np.where(reasons == "", power_reasons, reasons)
@@ -387,7 +400,7 @@ def predict_energy(
     else:
         path, where = resolve_predictors(device_id, predictors)
         bundle = get_bundle(path)
-        bundled = predictors is None
+        bundled = predictors is None and Path(path).resolve().is_relative_to(BUNDLED_ROOT)
     if device_id is not None and bundle.device_id != device_id:
         raise BundleError(
             f"the predictors in {where} are for {bundle.device_id!r}, not {device_id!r}",

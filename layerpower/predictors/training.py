@@ -13,14 +13,33 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from layerpower.errors import LayerpowerError
 from layerpower.predictors.bundle import PredictorBundle, save_bundle
 from layerpower.predictors.data import TrainingSet, load_training_set
-from layerpower.predictors.evaluation import DEFAULT_COVERAGE, Evaluation, evaluate_family, fit_routers
+from layerpower.predictors.evaluation import (
+    DEFAULT_COVERAGE,
+    Evaluation,
+    evaluate_family,
+    fit_routers,
+    training_rows,
+)
 from layerpower.predictors.features import FAMILIES
 
-#: ``family`` value that evaluates every family and keeps the best (calibrated model-level runtime error)
+#: ``family`` value that evaluates every family and keeps the best extrapolating one (held-out whole-model
+#: runtime error)
 BEST = "best"
+
+#: families whose runtime grows with a layer's work beyond the training range (a conv layer 2x and 4x the
+#: largest FLOPs seen gets about 2x and 4x the time: tests/predictors/test_pred_extrapolation.py); ``best``
+#: chooses among these only
+EXTRAPOLATING: tuple[str, ...] = ("xgboost", "polynomial")
+#: families left out of ``best``, and why
+SATURATING: dict[str, str] = {
+    "random-forest": "trees predict at most the largest runtime seen in training: a layer 2x or 4x larger "
+    "than any seen gets the same runtime (tests/predictors/test_pred_extrapolation.py)",
+}
 
 #: regressor settings of the bundles we ship: small enough to keep a bundle to a few MB
 BUNDLE_PARAMS: dict[str, dict[str, Any]] = {
@@ -84,17 +103,20 @@ def train_predictors(
     coverage: float = DEFAULT_COVERAGE,
     n_jobs: int = 1,
     progress: Progress | None = None,
+    *,
+    sampled: str | PathLike[str] | None = None,
 ) -> TrainResult:
     """Train ``family`` (or ``"best"`` of all three) on a built dataset folder; write the bundle to ``out``.
 
     ``params`` override the family's regressor settings (:data:`BUNDLE_PARAMS`); with ``"best"`` they are
     per family (``{"xgboost": {...}}``). Needs at least two models (the evaluation holds one out).
+    ``sampled``: a folder of sampled layer rows (``training_data/<device-id>/_sampled/``), training side only.
     """
     if family != BEST and family not in FAMILIES:
         raise LayerpowerError(f"unknown family {family!r}", f"use one of {', '.join([*FAMILIES, BEST])}")
     if not 0 < coverage < 1:
         raise LayerpowerError(f"coverage {coverage} is not between 0 and 1", "use e.g. 0.9")
-    data = dataset if isinstance(dataset, TrainingSet) else load_training_set(dataset)
+    data = dataset if isinstance(dataset, TrainingSet) else load_training_set(dataset, sampled)
     if len(data.model_names) < 2:
         raise LayerpowerError(
             f"the dataset holds {len(data.model_names)} model(s); leave-one-model-out needs at least 2",
@@ -102,16 +124,34 @@ def train_predictors(
         )
     if family == BEST:
         evaluations = evaluate_families(data, FAMILIES, params, coverage, n_jobs, progress)
-        chosen = min(evaluations, key=lambda f: evaluations[f].score)
+        chosen = min(EXTRAPOLATING, key=lambda f: evaluations[f].score)
         chosen_params = _params(chosen, (params or {}).get(chosen))
+        rule = (
+            "lowest leave-one-model-out median |error| of the whole-model runtime, as the bundle predicts it, "
+            f"among the families that extrapolate in size ({', '.join(EXTRAPOLATING)})"
+        )
     else:
         chosen_params = _params(family, params)
         evaluations = evaluate_families(data, [family], {family: params or {}}, coverage, n_jobs, progress)
         chosen = family
+        rule = "asked for" + (f"; note: {SATURATING[family]}" if family in SATURATING else "")
+    family_choice = {
+        "chosen": chosen,
+        "rule": rule,
+        "held_out_median_ape": {f: e.score for f, e in evaluations.items()},
+        "held_out_within_10": {
+            f: e.summary.get(f"runtime_s_{e.mode}", {}).get("within_10") for f, e in evaluations.items()
+        },
+        "excluded_from_best": SATURATING,
+    }
     evaluation = evaluations[chosen]
-    routers = fit_routers(data.layers, chosen, chosen_params)
+    extra, context = training_rows(data)
+    rows = data.layers if extra.empty else pd.concat([data.layers, extra], ignore_index=True)
+    routers = fit_routers(rows, chosen, chosen_params)
     training = {
         **data.describe(),
+        "context": context,
+        "family_choice": family_choice,
         "regressor_params": chosen_params,
         "families_compared": {f: e.score for f, e in evaluations.items()},
     }

@@ -31,3 +31,9 @@ def layer_cache_in_tmp(tmp_path_factory: pytest.TempPathFactory):
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("LAYERPOWER_CACHE_DIR", str(tmp_path_factory.mktemp("layer-cache")))
         yield
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test sees an empty user data dir (no calibrated bundle of this machine)."""
+    monkeypatch.setenv("LAYERPOWER_DATA_DIR", str(tmp_path_factory.mktemp("data")))

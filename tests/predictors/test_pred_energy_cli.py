@@ -133,13 +133,17 @@ def test_cli_missing_bundle_is_one_line_exit_2(tmp_path):
 def test_cli_trains_a_bundle(synthetic_dataset, tmp_path, monkeypatch):
     monkeypatch.setattr(
         "layerpower.predictors.training.BUNDLE_PARAMS",
-        {"xgboost": {"n_estimators": 20, "learning_rate": 0.3}},
-    )
+        {
+            "xgboost": {"n_estimators": 20, "learning_rate": 0.3},
+            "random-forest": {"n_estimators": 10},
+            "polynomial": {"degree": 2, "alphas": 10},
+        },
+    )  # the default family is "best": all three are evaluated
     out = _run(train_cmd, [str(synthetic_dataset), "--out", str(tmp_path / "b"), "--quiet"])
     assert out.exit_code == 0, out.output
     assert "power: estimate (no sensor on the profiling machine)" in out.output
     assert "calibrated" in out.output and "bundle written to" in out.output
-    assert load_bundle(tmp_path / "b").family == "xgboost"
+    assert load_bundle(tmp_path / "b").family in ("xgboost", "polynomial")  # best: never random-forest
     bad = CliRunner().invoke(train_cmd, [str(tmp_path / "nothing")])
     assert bad.exit_code == 2 and "no such dataset folder" in bad.output
 

@@ -1,0 +1,143 @@
+"""Do the predictions transfer? Calibrate here, then predict torchvision classifiers in no training data.
+
+With the bundled predictors: run ``calibrate`` on this machine (into a temporary folder, timed), then
+predict each held-out model (none of them is in the bundled zoo) with the calibrated bundle and with the
+reference bundle alone, and compare with its measured whole-model runtime (median of ``--processes`` fresh
+processes, ``measure_whole_model``). Prints per model and the figures, side by side: median |error|, share
+within ±10 %, 90 % interval coverage and median half-width; then the targets (after calibration):
+
+- median |error| ≤ 7 %; ≥ 75 % of models within ±10 %; interval covering ≥ 85 % with median half-width ≤ 20 %.
+
+Usage (full run, on a quiet machine; about 3 min of calibration plus ~1 min per model)::
+
+    python benchmarks/bench_transfer.py
+    python benchmarks/bench_transfer.py --models wide_resnet50_2,densenet169 --budget 30 --processes 1  # tiny
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+#: torchvision classifiers outside the bundled zoo that run in a few seconds at batch 1 on 2 cores
+HELD_OUT = (
+    "wide_resnet50_2",
+    "resnext101_32x8d",
+    "densenet169",
+    "densenet201",
+    "efficientnet_b1",
+    "efficientnet_b2",
+    "regnet_y_400mf",
+    "regnet_x_800mf",
+    "mnasnet1_0",
+    "shufflenet_v2_x2_0",
+    "regnet_y_800mf",
+)
+TARGETS = {"median_ape": 0.07, "within_10": 0.75, "coverage": 0.85, "half_width": 0.20}
+
+
+def pct(value: float) -> str:
+    return "   -  " if value is None or not math.isfinite(value) else f"{100 * value:5.1f}%"
+
+
+def figures(rows: list[dict], key: str) -> dict[str, float]:
+    """Median |error|, share within 10 %, interval coverage and median relative half-width."""
+    errors = [abs(r[f"{key}_err"]) for r in rows if math.isfinite(r[f"{key}_err"])]
+    cover = [r[f"{key}_covered"] for r in rows if r[f"{key}_covered"] is not None]
+    widths = [r[f"{key}_half"] for r in rows if math.isfinite(r[f"{key}_half"])]
+    return {
+        "median_ape": statistics.median(errors) if errors else math.nan,
+        "within_10": sum(e <= 0.10 for e in errors) / len(errors) if errors else math.nan,
+        "coverage": sum(cover) / len(cover) if cover else math.nan,
+        "half_width": statistics.median(widths) if widths else math.nan,
+    }
+
+
+def _entry(prediction, measured: float) -> tuple[float, bool | None, float]:
+    t = prediction.total
+    err = t.runtime_s / measured - 1.0
+    if not (math.isfinite(t.runtime_low_s) and math.isfinite(t.runtime_high_s)):
+        return err, None, math.nan
+    covered = t.runtime_low_s <= measured <= t.runtime_high_s
+    return err, covered, (t.runtime_high_s - t.runtime_low_s) / 2 / t.runtime_s
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--models", default=",".join(HELD_OUT), help="comma-separated held-out models")
+    parser.add_argument("--budget", type=float, default=180.0, help="calibrate's budget, seconds")
+    parser.add_argument("--processes", type=int, default=3, help="fresh processes per measured model")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+
+    from layerpower.calibrate.run import calibrate, reference_path
+    from layerpower.hardware import cpu_model_name, device_id
+    from layerpower.predictors.bundle import load_bundle
+    from layerpower.predictors.energy import predict_energy
+    from layerpower.profiling.whole_model import measure_whole_model
+
+    models = [m for m in args.models.split(",") if m]
+    here = device_id(args.device)
+    reference = load_bundle(reference_path(None, here))
+    zoo = set(reference.training.get("models") or [])
+    inside = [m for m in models if m in zoo]
+    if inside:
+        sys.exit(f"not held out (in the bundled zoo): {', '.join(inside)}")
+    print(
+        f"CPU: {cpu_model_name()}; device {here}; reference bundle {reference.device_id} ({reference.family})"
+    )
+    if here == reference.device_id:
+        print("this machine IS the reference device: the figures measure unseen architectures only")
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.monotonic()
+        result = calibrate(args.device, args.budget, Path(tmp) / here)
+        wall = time.monotonic() - start
+        info = result.provenance
+        print(
+            f"calibrate: {wall:.1f} s wall at a {args.budget:g} s budget, {info['probes']['layers']} layer "
+            f"probes, whole models {', '.join(info['probes']['whole_models']) or 'none'}"
+        )
+        rows = []
+        print(f"\n{'model':<22}{'measured_s':>11}{'calibrated':>12}{'err':>8}{'reference':>12}{'err':>8}")
+        for name in models:
+            measured = measure_whole_model(name, device=args.device, processes=args.processes).runtime_s
+            after = predict_energy(name, predictors=result.bundle)
+            before = predict_energy(name, predictors=reference)
+            row = {"model": name, "measured": measured}
+            for key, pred in (("after", after), ("before", before)):
+                row[f"{key}_s"] = pred.total.runtime_s
+                row[f"{key}_err"], row[f"{key}_covered"], row[f"{key}_half"] = _entry(pred, measured)
+            rows.append(row)
+            print(
+                f"{name:<22}{measured:>11.4g}{row['after_s']:>12.4g}{pct(row['after_err']):>8}"
+                f"{row['before_s']:>12.4g}{pct(row['before_err']):>8}"
+            )
+    after, before = figures(rows, "after"), figures(rows, "before")
+    print(f"\n{'figure':<26}{'calibrated':>12}{'reference':>12}{'target':>10}")
+    failed = []
+    for key, label in (
+        ("median_ape", "median |error|"),
+        ("within_10", "share within 10%"),
+        ("coverage", "90% interval coverage"),
+        ("half_width", "median half-width"),
+    ):
+        bound = TARGETS[key]
+        ok = after[key] <= bound if key in ("median_ape", "half_width") else after[key] >= bound
+        failed += [] if ok else [label]
+        sign = "<=" if key in ("median_ape", "half_width") else ">="
+        print(
+            f"{label:<26}{pct(after[key]):>12}{pct(before[key]):>12}{sign + pct(bound):>10}  "
+            + ("PASS" if ok else "FAIL")
+        )
+    print(f"\n{len(rows)} held-out models; power: {result.bundle.power_label}")
+    return 1 if args.strict and failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,240 @@
+"""The fixed probe set of ``calibrate`` and its measurement within a budget, resumable.
+
+The probe set is the same on every machine: :data:`LAYER_PROBES` layers drawn by
+``profiling.sampled.sample_specs`` with the fixed seed :data:`PROBE_SEED` (spanning kinds, sizes and
+operations), plus the small whole models :data:`WHOLE_PROBES` measured end to end. Measured probes are
+appended to ``probes.partial.csv`` / ``whole.partial.json`` in the output folder after every chunk, so an
+interrupted run keeps what finished and a re-run measures only what is missing (probes are matched by a
+hash of their place in the set and their feature row, so a changed sampler never reuses a stale row).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from layerpower.errors import LayerpowerError
+
+#: seed of the probe set: fixed, so every machine measures the same layers
+PROBE_SEED = 1414
+#: layer probes in the set
+LAYER_PROBES = 300
+#: small whole models measured end to end (the whole-model calibration a·Σ + b·calls)
+WHOLE_PROBES: tuple[str, ...] = ("lenet", "resnet18", "mobilenet_v3_small")
+#: layer probes measured per call of measure_specs (the partial file is rewritten after each; each call
+#: also measures idle power once, so a chunk trades resumability against that fixed cost)
+CHUNK = 64
+#: seconds to import torch and run a first operator when torch is not yet loaded (measured on 2 cores)
+TORCH_WARMUP_S = 4.0
+#: whole model: seconds of timed forwards per probe model (in this process)
+WHOLE_BUDGET_S = 1.0
+#: whole model: seconds to build a small model (real weights) and run the warm-up forwards, besides the budget
+WHOLE_OVERHEAD_S = 3.0
+
+LAYERS_PARTIAL = "probes.partial.csv"
+WHOLE_PARTIAL = "whole.partial.json"
+
+Progress = Callable[[str, int, int], None]
+
+
+def sampled_api() -> Any:
+    """``layerpower.profiling.sampled`` (its ``sample_specs`` and ``measure_specs``)."""
+    try:
+        from layerpower.profiling import sampled
+    except ImportError as exc:  # the sampler ships with the profiling area
+        raise LayerpowerError(
+            f"layer sampling is not available in this build ({exc})", "update layerpower"
+        ) from None
+    return sampled
+
+
+def probe_key(spec: Any, index: int) -> str:
+    """A short stable id of the ``index``-th probe layer: sha256 of its place, kind and feature row."""
+    from layerpower.models.spec import feature_row
+
+    row = {k: v for k, v in feature_row(spec).items() if k not in ("layer_name",)}
+    text = json.dumps([index, spec.kind, row], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def probe_specs(n: int | None = None, seed: int = PROBE_SEED, dtype: str = "float32") -> list[Any]:
+    """The fixed probe layers (LayerSpecs): :data:`LAYER_PROBES` unless ``n`` is given."""
+    return list(sampled_api().sample_specs(LAYER_PROBES if n is None else n, seed=seed, dtype=dtype))
+
+
+@dataclass(frozen=True)
+class Overhead:
+    """The fixed cost of a calibration before the first probe is measured, in seconds."""
+
+    torch_warmup_s: float
+    idle_s: float
+    one_probe_s: float
+    fit_s: float = 3.0
+
+    @property
+    def minimum_s(self) -> float:
+        return self.torch_warmup_s + self.idle_s + self.one_probe_s + self.fit_s
+
+    def describe(self) -> str:
+        return (
+            f"torch warm-up {self.torch_warmup_s:.1f} s + idle power {self.idle_s:.1f} s + one probe "
+            f"{self.one_probe_s:.2f} s + fit {self.fit_s:.1f} s"
+        )
+
+
+def estimate_overhead(source_name: str, settings: Any = None) -> Overhead:
+    """The fixed overhead on this machine for a power source (``settings``: a ProfileSettings)."""
+    from layerpower.profiling.settings import ProfileSettings
+
+    settings = settings or ProfileSettings()
+    window = settings.window_for(source_name, float("nan"))
+    one = window * (settings.trials + settings.warmup_fraction) + 0.1
+    warm = 0.0 if "torch" in sys.modules else TORCH_WARMUP_S
+    return Overhead(warm, settings.idle_for(source_name), one)
+
+
+class ProbeStore:
+    """The partial results in ``folder``: layer probe rows (with ``probe_key``) and whole-model results."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.layers_path = self.folder / LAYERS_PARTIAL
+        self.whole_path = self.folder / WHOLE_PARTIAL
+
+    def layers(self) -> pd.DataFrame:
+        if not self.layers_path.is_file():
+            return pd.DataFrame()
+        try:
+            return pd.read_csv(self.layers_path, dtype={"layer_type": str, "probe_key": str})
+        except (OSError, ValueError, pd.errors.EmptyDataError):
+            return pd.DataFrame()  # a damaged partial file: measure again
+
+    def add_layers(self, rows: pd.DataFrame) -> pd.DataFrame:
+        from layerpower.io import write_csv_atomic
+
+        merged = pd.concat([self.layers(), rows], ignore_index=True)
+        merged = merged.drop_duplicates("probe_key", keep="last").reset_index(drop=True)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_csv_atomic(merged, self.layers_path, index=False)
+        return merged
+
+    def whole(self) -> dict[str, dict[str, Any]]:
+        try:
+            data = json.loads(self.whole_path.read_text(encoding="utf-8"))
+            return data if isinstance(data, dict) else {}
+        except (OSError, ValueError):
+            return {}
+
+    def add_whole(self, model: str, result: dict[str, Any]) -> None:
+        from layerpower.io import json_safe, write_json_atomic
+
+        data = self.whole()
+        data[model] = result
+        self.folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(json_safe(data), self.whole_path)
+
+    def finish(self) -> None:
+        """Keep the measured probes as ``probes.csv``/``whole.json`` beside the bundle; drop the partials."""
+        for path, final in ((self.layers_path, "probes.csv"), (self.whole_path, "whole.json")):
+            if path.is_file():
+                path.replace(self.folder / final)
+
+
+def measure_layer_probes(
+    specs: list[Any],
+    store: ProbeStore,
+    *,
+    device: str,
+    deadline: float,
+    power_source: str | None = None,
+    progress: Progress | None = None,
+) -> pd.DataFrame:
+    """Measure the probes not yet in ``store`` until ``deadline`` (``time.monotonic()``); all rows measured."""
+    api = sampled_api()
+    keys = [probe_key(s, i) for i, s in enumerate(specs)]
+    done = store.layers()
+    have = set(done["probe_key"].astype(str)) if "probe_key" in done.columns else set()
+    todo = [(k, s) for k, s in zip(keys, specs, strict=True) if k not in have]
+    total = len(specs)
+    if progress is not None:
+        progress("layer probes", total - len(todo), total)
+    for start in range(0, len(todo), CHUNK):
+        if time.monotonic() >= deadline:
+            break
+        chunk = todo[start : start + CHUNK]
+        base = len(done)
+
+        def step(count: int, _total: int, base: int = base) -> None:
+            if progress is not None:
+                progress("layer probes", base + count, total)
+
+        frame = api.measure_specs(
+            [s for _, s in chunk], device=device, power_source=power_source, deadline=deadline, progress=step
+        )
+        if frame is None or frame.empty:
+            break
+        frame = frame.copy()
+        by_name = {s.name: k for k, s in chunk}
+        if "layer_name" in frame.columns and len(by_name) == len(chunk):
+            frame["probe_key"] = frame["layer_name"].astype(str).map(by_name)
+            frame = frame.dropna(subset=["probe_key"])
+        else:  # measure_specs keeps the order of the specs it reached; those past the deadline are absent
+            frame["probe_key"] = [k for k, _ in chunk][: len(frame)]
+        done = store.add_layers(frame)
+        if progress is not None:
+            progress("layer probes", len(done), total)
+        if len(frame) < len(chunk):
+            break
+    return done
+
+
+def whole_cost_s(predicted_runtime_s: float) -> float:
+    """Seconds one whole-model probe takes: build + warm-up + its timed forwards (at least five)."""
+    return WHOLE_OVERHEAD_S + max(WHOLE_BUDGET_S, 7 * max(predicted_runtime_s, 0.0))
+
+
+def measure_whole_probes(
+    models: dict[str, float],
+    store: ProbeStore,
+    *,
+    device: str,
+    deadline: float,
+    power_source: str | None = None,
+    progress: Progress | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Measure each of ``models`` (name -> predicted runtime in s) not in ``store`` while time remains."""
+    from layerpower.profiling.whole_model import measure_whole_model
+
+    have = store.whole()
+    total = len(models)
+    for name, predicted in models.items():
+        if name in have:
+            continue
+        if time.monotonic() + whole_cost_s(predicted) > deadline:
+            continue
+        result = measure_whole_model(
+            name, device=device, processes=0, power_source=power_source, budget_s=WHOLE_BUDGET_S
+        )
+        store.add_whole(
+            name,
+            {
+                "runtime_s": result.runtime_s,
+                "energy_j": result.energy_j,
+                "power_w": result.power_w,
+                "power_source": result.power_source,
+                "is_estimate": result.is_estimate,
+                "statistic": result.statistic,
+            },
+        )
+        have = store.whole()
+        if progress is not None:
+            progress("whole models", len([m for m in models if m in have]), total)
+    return {m: have[m] for m in models if m in have}

@@ -1,0 +1,106 @@
+"""Sampled layers (measured alone, outside any model) as training rows, and the context factor they need.
+
+Rows of ``training_data/<device-id>/_sampled/<kind>.csv`` (model ``_sampled``) cover the layer space instead
+of the zoo, but carry only ``runtime_isolated_s``: a sampled layer has no model, so no in-context time. The
+predictors' runtime target is in context (``runtime_s``), so a sampled row enters it as::
+
+    runtime_s = runtime_isolated_s · k_g,    log k_g = shrunk median of log(runtime_s / runtime_isolated_s)
+
+fitted on the zoo rows that have both columns, per ``kind/operation`` (shrunk toward the kind's median with
+a pseudo-count of :data:`CONTEXT_SHRINKAGE` rows; an operation without zoo rows takes its kind's factor,
+a kind without any takes 1). The factors are recorded in the bundle manifest (``training_data.context``).
+This assumes a layer's context gap depends on its operation, not on its size: an approximation, stated so.
+Sampled rows always sit on the training side of the leave-one-model-out evaluation.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from layerpower.config import LAYER_KINDS
+
+#: the model name of sampled rows
+SAMPLED_MODEL = "_sampled"
+#: pseudo-count (rows) pulling an operation's context factor toward its kind's
+CONTEXT_SHRINKAGE = 20.0
+
+
+def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.full(len(frame), np.nan)
+    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+
+
+def read_sampled(folder: str | PathLike[str]) -> pd.DataFrame:
+    """The rows of ``folder/<kind>.csv`` (or ``.parquet``) with a ``kind`` column; empty when none."""
+    root = Path(folder)
+    frames = []
+    for kind in LAYER_KINDS:
+        for suffix in (".parquet", ".csv"):
+            path = root / f"{kind}{suffix}"
+            if path.is_file():
+                if suffix == ".csv":
+                    frame = pd.read_csv(path, dtype={"layer_type": str, "measured_as": str})
+                else:
+                    frame = pd.read_parquet(path)
+                frames.append(frame.assign(kind=kind, model=SAMPLED_MODEL))
+                break
+    if not frames:
+        return pd.DataFrame()
+    out = pd.concat(frames, ignore_index=True)
+    isolated = _num(out, "runtime_isolated_s")
+    return out.loc[np.isfinite(isolated) & (isolated > 0)].reset_index(drop=True)
+
+
+def fit_context_factor(layers: pd.DataFrame, shrinkage: float = CONTEXT_SHRINKAGE) -> dict[str, Any]:
+    """Context factors ``k`` (in-context / isolated runtime, unitless) per kind and per ``kind/op``."""
+    t = _num(layers, "runtime_s")
+    iso = _num(layers, "runtime_isolated_s")
+    ok = np.isfinite(t) & np.isfinite(iso) & (t > 0) & (iso > 0)
+    r = np.log(t[ok] / iso[ok])
+    kinds = layers["kind"].astype(str).to_numpy()[ok]
+    ops = layers["layer_type"].astype(str).to_numpy()[ok] if "layer_type" in layers else kinds
+    kind_log: dict[str, float] = {}
+    op_log: dict[str, float] = {}
+    counts: dict[str, int] = {}
+    for kind in sorted(set(kinds.tolist())):
+        km = kinds == kind
+        kind_log[kind] = float(np.median(r[km]))
+        counts[kind] = int(km.sum())
+        for op in sorted(set(ops[km].tolist())):
+            part = r[km & (ops == op)]
+            weight = len(part) / (len(part) + shrinkage)
+            op_log[f"{kind}/{op}"] = weight * float(np.median(part)) + (1 - weight) * kind_log[kind]
+            counts[f"{kind}/{op}"] = int(len(part))
+    return {
+        "method": "runtime_s = runtime_isolated_s * k; log k = median log(runtime_s/runtime_isolated_s) of "
+        f"zoo rows per kind/op, shrunk to the kind's (pseudo-count {shrinkage:g}); none: k = 1",
+        "kind": {k: float(np.exp(v)) for k, v in kind_log.items()},
+        "op": {k: float(np.exp(v)) for k, v in op_log.items()},
+        "rows": counts,
+    }
+
+
+def context_factors(frame: pd.DataFrame, context: dict[str, Any]) -> np.ndarray:
+    """Per row the factor ``k`` of its ``kind/op`` (else its kind, else 1)."""
+    kinds = frame["kind"].astype(str).to_numpy()
+    ops = frame["layer_type"].astype(str).to_numpy() if "layer_type" in frame else kinds
+    by_op, by_kind = context.get("op", {}), context.get("kind", {})
+    return np.array(
+        [by_op.get(f"{k}/{o}", by_kind.get(k, 1.0)) for k, o in zip(kinds, ops, strict=True)],
+        dtype=np.float64,
+    )
+
+
+def with_context_runtime(sampled: pd.DataFrame, context: dict[str, Any]) -> pd.DataFrame:
+    """``sampled`` with ``runtime_s`` = ``runtime_isolated_s`` × its context factor (s)."""
+    if sampled.empty:
+        return sampled
+    out = sampled.copy()
+    out["runtime_s"] = _num(out, "runtime_isolated_s") * context_factors(out, context)
+    return out

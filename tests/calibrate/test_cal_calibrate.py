@@ -1,0 +1,129 @@
+"""``calibrate``: recovers a known device factor, resumes, refuses what it must, writes only where told."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cal_fakes import SPEED, FakeSampled, fake_specs, fake_whole
+from synthetic_layers import _runtime
+
+from layerpower.calibrate import probes
+from layerpower.calibrate.run import calibrate
+from layerpower.errors import BundleError, LayerpowerError
+from layerpower.hardware import device_id
+from layerpower.predictors.bundle import load_bundle
+from layerpower.predictors.energy import predict_energy, predict_layers, spec_frame
+from layerpower.predictors.locations import user_bundle_dir
+
+PACKAGE = Path(__file__).resolve().parents[2] / "layerpower"
+
+
+def _snapshot(root: Path) -> dict[str, int]:
+    """Files of the package (bytecode caches aside: the interpreter's, not ours) and their mtimes."""
+    return {
+        str(p.relative_to(root)): p.stat().st_mtime_ns
+        for p in root.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+
+
+def test_calibration_recovers_the_per_kind_factor(reference_bundle, fake_sampled, tmp_path):
+    result = calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    bundle = load_bundle(tmp_path / "b")  # the same safe loader: sha256-checked manifest, no pickle
+    assert bundle.correction is not None and bundle.device_id == device_id("cpu")
+    ref = load_bundle(reference_bundle)
+    fresh = fake_specs(60, seed=3)  # layers not among the probes
+    frame = spec_frame(fresh)
+    here = predict_layers(bundle, frame)["runtime_s"].to_numpy()
+    there = predict_layers(ref, frame)["runtime_s"].to_numpy()
+    kinds = frame["kind"].to_numpy()
+    for kind, factor in SPEED.items():
+        ratio = float(np.median(here[kinds == kind] / there[kinds == kind]))
+        assert ratio == pytest.approx(factor, rel=0.12), kind
+    truth = np.array([_runtime(s, SPEED[s.kind], np.random.default_rng(0)) for s in fresh])
+    assert np.median(np.abs(here / truth - 1)) < np.median(np.abs(there / truth - 1))
+    info = bundle.calibrated
+    for key in (
+        "reference_device",
+        "reference_bundle_sha256",
+        "probes",
+        "time_spent_s",
+        "held_out_probe_error",
+        "uncalibrated",
+    ):
+        assert key in info
+    assert info["probes"]["layers"] == 120 and info["reference_device"] == ref.device_id
+    held = info["held_out_probe_error"]
+    assert held["corrected"]["median_ape"] < held["reference_uncorrected"]["median_ape"]
+    assert any("power stays an estimate" in u for u in info["uncalibrated"])
+    assert bundle.is_estimate and bundle.calibration is not None
+    assert (tmp_path / "b" / "probes.csv").is_file() and not (tmp_path / "b" / probes.LAYERS_PARTIAL).exists()
+    assert result.wall_s > 0
+
+
+def test_interrupted_calibration_resumes(reference_bundle, fake_sampled, tmp_path):
+    fake_sampled.fail_after = 2 * probes.CHUNK
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    kept = probes.ProbeStore(tmp_path / "b").layers()
+    assert len(kept) == 2 * probes.CHUNK
+    fake_sampled.fail_after = None
+    before = len(fake_sampled.measured)
+    calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    assert len(fake_sampled.measured) - before == 120 - 2 * probes.CHUNK  # only what was missing
+
+
+def test_a_budget_below_the_overhead_is_refused_with_the_minimum(reference_bundle, fake_sampled, tmp_path):
+    with pytest.raises(LayerpowerError, match=r"below the minimum of \d+ s") as info:
+        calibrate(budget_s=1, out=tmp_path / "b", reference=reference_bundle)
+    assert "--budget" in info.value.hint
+    assert fake_sampled.measured == []
+
+
+def test_default_location_and_nothing_written_into_the_package(reference_bundle, fake_sampled):
+    before = _snapshot(PACKAGE)
+    result = calibrate(budget_s=60, reference=reference_bundle)
+    assert result.path == user_bundle_dir(device_id("cpu"))
+    assert _snapshot(PACKAGE) == before
+    prediction = predict_energy("resnet18")  # this machine's calibrated bundle by default
+    assert prediction.predictors.startswith("using this machine's calibrated bundle (")
+    assert "from 120 probes" in prediction.predictors and not prediction.bundled
+    assert prediction.total.device_id == device_id("cpu")
+
+
+def test_foreign_or_corrupt_bundles_in_the_data_dir_are_refused(reference_bundle, fake_sampled):
+    calibrate(budget_s=60, reference=reference_bundle)
+    root = user_bundle_dir(device_id("cpu"))
+    manifest = json.loads((root / "manifest.json").read_text())
+    (root / "manifest.json").write_text(json.dumps({**manifest, "device_id": "gpu-other"}))
+    with pytest.raises(BundleError, match=str(root)):
+        predict_energy("lenet")
+    with pytest.raises(BundleError, match=str(root)):
+        calibrate(budget_s=60, reference=reference_bundle)  # never overwrites another device's bundle
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    (root / "correction.json").write_text("{}")
+    with pytest.raises(BundleError, match="sha256"):
+        predict_energy("lenet")
+    (root / "manifest.json").write_text("{not json")
+    with pytest.raises(BundleError, match=str(root)):
+        predict_energy("lenet")
+
+
+def test_power_is_corrected_only_from_a_sensor(reference_bundle, monkeypatch, tmp_path):
+    from layerpower.calibrate import run
+    from layerpower.profiling import whole_model
+
+    fake = FakeSampled(power_source="rapl")
+    monkeypatch.setattr(probes, "sampled_api", lambda: fake)
+    monkeypatch.setattr(probes, "LAYER_PROBES", 80)
+    monkeypatch.setattr(whole_model, "measure_whole_model", fake_whole)
+    monkeypatch.setattr(run, "_source_name", lambda name: "rapl")
+    calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    bundle = load_bundle(tmp_path / "b")
+    assert not bundle.is_estimate and bundle.power_source == "rapl"
+    shift = bundle.correction.power["*"][0]
+    assert math.exp(shift) == pytest.approx(1.3, rel=0.05)
