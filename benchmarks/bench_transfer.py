@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--processes", type=int, default=3, help="fresh processes per measured model")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    parser.add_argument(
+        "--keep", default=None, help="write the calibrated bundle here instead of a temporary folder"
+    )
     args = parser.parse_args(argv)
 
     from layerpower.calibrate.run import calibrate, reference_path
@@ -96,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         print("this machine IS the reference device: the figures measure unseen architectures only")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.monotonic()
-        result = calibrate(args.device, args.budget, Path(tmp) / here)
+        result = calibrate(args.device, args.budget, Path(args.keep or tmp) / here)
         wall = time.monotonic() - start
         info = result.provenance
         print(
