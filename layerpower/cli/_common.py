@@ -120,3 +120,30 @@ def progress_option(help: str = "Progress bar on stderr (--quiet: none).") -> Ca
     return click.option(
         "--progress/--no-progress", " /--quiet", "progress", default=True, show_default=True, help=help
     )
+
+
+def ray_options(
+    task: str,
+    cpus_help: str = "CPUs per Ray task (default: 1 on CUDA, where a task holds one GPU; on CPU all of a "
+    "node's, so two measurements never share a machine).",
+) -> Callable[[F], F]:
+    """``--ray [ADDRESS|auto|local]`` (one Ray task per ``task``) and ``--ray-cpus N``.
+
+    The values are ``ray_address`` (None without ``--ray``, ``local`` for a bare ``--ray``) and ``ray_cpus``.
+    """
+    address = click.option(
+        "--ray",
+        "ray_address",
+        is_flag=False,
+        flag_value="local",
+        default=None,
+        metavar="[ADDRESS|auto|local]",
+        help=f"One Ray task per {task}: local (bare --ray) starts Ray here, auto joins the running cluster, "
+        "or a cluster address. Needs the cluster extra.",
+    )
+    cpus = click.option("--ray-cpus", type=click.IntRange(min=1), default=None, help=cpus_help)
+
+    def decorate(func: F) -> F:
+        return address(cpus(func))
+
+    return decorate

@@ -12,6 +12,7 @@ from layerpower.cli._common import (
     comma_list,
     power_source_option,
     progress_option,
+    ray_options,
     tdp_option,
     user_errors,
 )
@@ -86,21 +87,9 @@ def _seeds(values: tuple[str, ...]) -> list[int]:
 @click.option(
     "--threads", type=click.IntRange(min=1), help="CPU threads per library (default: each library's own)."
 )
-@click.option(
-    "--ray",
-    "ray_address",
-    is_flag=False,
-    flag_value="local",
-    default=None,
-    metavar="[ADDRESS|auto|local]",
-    help="One Ray task per run: local (bare --ray) starts Ray here, auto joins the running cluster, or a "
-    "cluster address. Needs the cluster extra.",
-)
-@click.option(
-    "--ray-cpus",
-    type=click.IntRange(min=1),
-    default=None,
-    help="CPUs per run (default: 1 when the cluster has GPUs, a run then holding one GPU; else all of a "
+@ray_options(
+    "run",
+    cpus_help="CPUs per run (default: 1 when the cluster has GPUs, a run then holding one GPU; else all of a "
     "node's, so two runs never share a machine's power reading).",
 )
 @progress_option(help="Progress bar on stderr (--quiet: none).")

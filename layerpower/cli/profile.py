@@ -13,6 +13,7 @@ from layerpower.cli._common import (
     comma_list,
     power_source_option,
     progress_option,
+    ray_options,
     tdp_option,
     user_errors,
 )
@@ -115,23 +116,7 @@ ALL_MODELS: tuple[str, ...] = (
     help="torch intra-op threads, here and in the whole-model processes (default: torch's).",
 )
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the shuffled trial schedule.")
-@click.option(
-    "--ray",
-    "ray_address",
-    is_flag=False,
-    flag_value="local",
-    default=None,
-    metavar="[ADDRESS|auto|local]",
-    help="One Ray task per model x configuration: local (bare --ray) starts Ray here, auto joins the "
-    "running cluster, or a cluster address. Needs the cluster extra.",
-)
-@click.option(
-    "--ray-cpus",
-    type=click.IntRange(min=1),
-    default=None,
-    help="CPUs per Ray task (default: 1 on CUDA, where a task holds one GPU; on CPU all of a node's, so "
-    "two measurements never share a machine).",
-)
+@ray_options("model x configuration")
 @progress_option()
 @user_errors
 def profile_model(

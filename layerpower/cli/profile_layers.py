@@ -8,10 +8,12 @@ import click
 
 from layerpower.cli._common import (
     CONTEXT,
+    UsageFailure,
     comma_ints,
     comma_list,
     power_source_option,
     progress_option,
+    ray_options,
     tdp_option,
     user_errors,
 )
@@ -78,6 +80,7 @@ from layerpower.cli._common import (
     default=None,
     help="A layer space JSON file (default: the packaged layer_space.json).",
 )
+@ray_options("chunk")
 @progress_option()
 @user_errors
 def profile_layers(
@@ -96,6 +99,8 @@ def profile_layers(
     idle_s: float | None,
     chunk_size: int,
     space_path: str | None,
+    ray_address: str | None,
+    ray_cpus: int | None,
     progress: bool,
 ) -> None:
     """Profile N layers drawn from the declared layer space, each alone on this machine.
@@ -103,7 +108,8 @@ def profile_layers(
     Every layer runs alone under the profiler's protocol (idle power first, warm-up, calibrated windows,
     TRIALS trials in random order). Files: OUT/<device-id>/_sampled/{convolutional,pooling,dense,other}.csv
     and meta.json, model "_sampled"; runtime_s stays empty (a sampled layer never runs inside a model).
-    Every power figure names its source; the estimate source is marked as an estimate.
+    Every power figure names its source; the estimate source is marked as an estimate. With --ray every
+    chunk is one Ray task on a cluster node; the files are written here, in the same layout.
     """
     from layerpower.models.dtypes import normalize_dtype
     from layerpower.profiling.sampled import load_space
@@ -115,23 +121,30 @@ def profile_layers(
     space = load_space(space_path)
     wanted = comma_list(kinds) if kinds is not None else None
     settings = ProfileSettings(window_s=window_s, trials=trials, idle_s=idle_s, seed=seed)
+    options = {
+        "seed": seed,
+        "kinds": wanted,
+        "batch_sizes": batch_sizes,
+        "dtype": normalize_dtype(dtype),
+        "device": device,
+        "out": out,
+        "resume": resume,
+        "power_source": power_source,
+        "tdp_w": tdp_w,
+        "settings": settings,
+        "progress": progress,
+        "chunk_size": chunk_size,
+        "space": space,
+    }
     try:
-        report = run_profile(
-            n,
-            seed=seed,
-            kinds=wanted,
-            batch_sizes=batch_sizes,
-            dtype=normalize_dtype(dtype),
-            device=device,
-            out=out,
-            resume=resume,
-            power_source=power_source,
-            tdp_w=tdp_w,
-            settings=settings,
-            progress=progress,
-            chunk_size=chunk_size,
-            space=space,
-        )
+        if ray_address is None:
+            report = run_profile(n, **options)
+        else:  # the cluster extra, imported only here
+            from layerpower.cluster.engine import connect
+            from layerpower.cluster.sampled import profile_layers_ray
+
+            with connect(ray_address):
+                report = profile_layers_ray(n, cpus=ray_cpus, **options)
     except KeyboardInterrupt:
         click.echo("interrupted: finished chunks are kept; rerun with --resume to continue", err=True)
         sys.exit(130)
@@ -143,3 +156,6 @@ def profile_layers(
     )
     kind = "estimate (a model, not a sensor)" if report.is_estimate else "measured"
     click.echo(f"device {report.device_id}, power source {report.power_source}: {kind}")
+    if report.chunks_failed:
+        listing = "; ".join(report.errors)
+        raise UsageFailure(f"{report.chunks_failed} of {report.chunks_total} chunk(s) failed: {listing}")

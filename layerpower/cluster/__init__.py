@@ -7,6 +7,7 @@ module                         what it offers
                                retries, one bar, Ctrl-C cancels), :func:`ray_map`
 :mod:`.profile`                :func:`profile_models_ray`: a task per model x configuration
 :mod:`.experiments`            :func:`run_sweep_ray`: a task per experiment run
+:mod:`.sampled`                :func:`profile_layers_ray`: a task per chunk of sampled layers
 =============================  ==================================================================
 
 Importing this package never imports Ray; the first function that needs it does, and without Ray it
@@ -28,6 +29,7 @@ _EXPORTS = {
     "run_tasks": "engine",
     "profile_models_ray": "profile",
     "run_sweep_ray": "experiments",
+    "profile_layers_ray": "sampled",
 }
 
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

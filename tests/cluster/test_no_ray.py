@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from layerpower.cli.experiments import run_experiments
 from layerpower.cli.profile import profile_model
+from layerpower.cli.profile_layers import profile_layers
 
 ROOT = Path(__file__).resolve().parents[2]
 QUICK = "['--power-source', 'estimate', '--window', '0.005', '--trials', '1', '--forwards', '1', '--processes', '0', '--repeats', '2', '--idle', '0.02', '--no-progress']"
@@ -28,8 +29,14 @@ def test_local_cli_path_never_imports_ray(tmp_path: Path) -> None:
         from click.testing import CliRunner
         import layerpower.cli, layerpower.cli.profile, layerpower.cli.experiments
         import layerpower.cluster, layerpower.stats.results
+        import layerpower.cluster.sampled
         from layerpower.cli.profile import profile_model
+        from layerpower.cli.profile_layers import profile_layers
         result = CliRunner().invoke(profile_model, ['lenet', '--out', {str(tmp_path)!r}, *{QUICK}])
+        assert result.exit_code == 0, result.output
+        layers = ['--n', '2', '--kinds', 'other', '--batch-sizes', '1', '--window', '0.005', '--trials', '1']
+        layers += ['--idle', '0.02', '--power-source', 'estimate', '--no-progress']
+        result = CliRunner().invoke(profile_layers, [*layers, '--out', {str(tmp_path)!r}])
         assert result.exit_code == 0, result.output
         print('ray' in sys.modules)
         """
@@ -47,6 +54,7 @@ def test_local_cli_path_never_imports_ray(tmp_path: Path) -> None:
     [
         (profile_model, ["lenet", "--ray"]),
         (run_experiments, ["--backends", "torch", "--models", "mlp", "--ray", "auto"]),
+        (profile_layers, ["--n", "2", "--power-source", "estimate", "--ray"]),
     ],
 )
 def test_ray_missing_names_the_extra(

@@ -9,9 +9,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -55,7 +53,8 @@ QUICK = [
     "0.02",
     "--no-progress",
 ]
-HELPERS = textwrap.dedent(
+#: the module ``lp_ray_helpers`` the ``cluster`` fixture (conftest.py) writes for the workers
+RAY_HELPERS = textwrap.dedent(
     """
     import torch
     from torch import nn
@@ -82,26 +81,6 @@ HELPERS = textwrap.dedent(
         return item * 10
     """
 )
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A local Ray instance whose workers can import ``lp_ray_helpers`` (written to a temporary folder)."""
-    folder = tmp_path_factory.mktemp("helpers")
-    (folder / "lp_ray_helpers.py").write_text(HELPERS)
-    sys.path.insert(0, str(folder))
-    old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)  # workers inherit it
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield "lp_ray_helpers"
-    finally:
-        ray.shutdown()
-        sys.path.remove(str(folder))
-        if old is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = old
 
 
 def _spec(seeds: list[int]) -> SweepSpec:
