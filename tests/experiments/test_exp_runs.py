@@ -26,6 +26,7 @@ from layerpower.experiments.run_one import main as run_one_main
 from layerpower.experiments.rundir import RUN_FILES
 from layerpower.experiments.runner import RESULT_COLUMNS, run_experiments
 from layerpower.profiling.power.estimate import EstimateSource
+from layerpower.profiling.sampler import CAP_TOLERANCE
 
 #: one model per backend, so every backend and every task runs once
 RUNS = [("torch", "lstm"), ("jax", "cnn"), ("tf-keras", "mlp"), ("jax-keras", "lstm"), ("torch-keras", "cnn")]
@@ -90,9 +91,10 @@ def test_every_backend_writes_the_run_files_and_columns(sweep: tuple[Path, pd.Da
         tdp = EstimateSource().tdp.tdp_w
         for phase in ("training", "testing"):
             assert g[f"{phase}_energy_method"] in ("integrated", "window")
-            assert g[f"{phase}_energy_j"] / g[f"{phase}_time"] <= tdp * (1 + 1e-6)
+            assert g[f"{phase}_energy_j"] / g[f"{phase}_time"] <= tdp * (1 + CAP_TOLERANCE)
             if g[f"{phase}_energy_method"] == "window":
-                assert "shorter than 3 sampling intervals" in g[f"{phase}_energy_note"]
+                note = g[f"{phase}_energy_note"]
+                assert "shorter than 3 sampling intervals" in note or "above the source's maximum" in note
         assert g["peak_memory_bytes"] > 10 * 2**20
         assert g["parameter_count"] == expected_params[f"{row.model}/simple"]
 
