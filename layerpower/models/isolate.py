@@ -3,6 +3,8 @@
 The profiler measures each layer this way: ``isolated_layer(spec, model, device).run()`` is one call of the
 layer on inputs of the captured shapes and dtypes. Modules come from ``model.get_submodule(name)``;
 functional ops (residual adds, ``torch.cat``, ...) are replayed from the call recorded in ``spec.extra``.
+Fresh floating inputs are standard normal, integer ones zeros, except the ids of an embedding lookup
+(``nn.Embedding``, ``nn.EmbeddingBag``, ``F.embedding``): uniform in ``[0, rows of the table)``.
 """
 
 from __future__ import annotations

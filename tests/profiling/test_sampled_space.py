@@ -213,3 +213,20 @@ def test_a_user_space_file_and_its_errors(tmp_path: Path) -> None:
         load_space(tmp_path / "foreign.json")
     with pytest.raises(LayerpowerError, match="cannot read the layer space file"):
         load_space(tmp_path / "absent.json")
+
+
+def test_sampled_attention_and_embedding_run_alone() -> None:
+    from layerpower.models.isolate import isolated_layer
+    from layerpower.profiling.sampled.builders import specs_model
+
+    small = load_space().with_limits(max_flops=1e8)
+    specs = sample_specs(60, kinds=["attention", "other"], seed=3, space=small)
+    picks = [
+        next(s for s in specs if s.module_type == "MultiheadAttention" and s.attention[5] == 1),
+        next(s for s in specs if s.module_type == "Embedding"),
+    ]
+    for spec in picks:
+        layer = isolated_layer(spec, specs_model([spec]))
+        layer.run()
+    ids = isolated_layer(picks[1], specs_model([picks[1]])).inputs[0]
+    assert ids.dtype == torch.int64 and int(ids.max()) < picks[1].extra["sampled"]["args"]["num_embeddings"]
