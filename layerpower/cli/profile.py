@@ -17,6 +17,7 @@ from layerpower.cli._common import (
     tdp_option,
     user_errors,
 )
+from layerpower.config.vocab import LAYER_KINDS
 
 #: the models ``--all`` profiles, cheapest first (so an interrupted run has the most models done)
 ALL_MODELS: tuple[str, ...] = (
@@ -72,9 +73,7 @@ ALL_MODELS: tuple[str, ...] = (
     help="Measurement window per trial in s (default by source: nvml 1.0, rapl 0.25, estimate 0.05).",
 )
 @click.option("--trials", type=click.IntRange(min=1), default=3, show_default=True, help="Windows per layer.")
-@click.option(
-    "--kinds", default="convolutional,pooling,dense,other", show_default=True, help="Layer kinds to profile."
-)
+@click.option("--kinds", default=",".join(LAYER_KINDS), show_default=True, help="Layer kinds to profile.")
 @click.option(
     "--out",
     default="training_data",
@@ -147,7 +146,7 @@ def profile_model(
 
     Every layer runs alone (calibrated windows, TRIALS trials in random order) for runtime, power and
     energy, and in context (inside real forward passes) for runtime; the whole model is timed end to end
-    in fresh processes. Files: OUT/<device-id>/<model>/{convolutional,pooling,dense,other,model}.csv and
+    in fresh processes. Files: OUT/<device-id>/<model>/{convolutional,pooling,dense,attention,other,model}.csv and
     meta.json. Every power figure names its source; the estimate source is marked as an estimate.
     """
     from layerpower.models.dtypes import normalize_dtype

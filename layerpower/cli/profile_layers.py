@@ -106,7 +106,7 @@ def profile_layers(
     """Profile N layers drawn from the declared layer space, each alone on this machine.
 
     Every layer runs alone under the profiler's protocol (idle power first, warm-up, calibrated windows,
-    TRIALS trials in random order). Files: OUT/<device-id>/_sampled/{convolutional,pooling,dense,other}.csv
+    TRIALS trials in random order). Files: OUT/<device-id>/_sampled/{convolutional,pooling,dense,attention,other}.csv
     and meta.json, model "_sampled"; runtime_s stays empty (a sampled layer never runs inside a model).
     Every power figure names its source; the estimate source is marked as an estimate. With --ray every
     chunk is one Ray task on a cluster node; the files are written here, in the same layout.

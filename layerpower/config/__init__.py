@@ -1,6 +1,8 @@
 """Feature lists, file schema and settings shared by the profiler, the dataset builder and the predictors."""
 
 from layerpower.config.features import (
+    ATTENTION_FEATURES,
+    ATTENTION_FEATURES_EXTENDED,
     CONV_FEATURES,
     CONV_FEATURES_EXTENDED,
     DENSE_FEATURES,
@@ -22,6 +24,8 @@ from layerpower.config.schema import (
 from layerpower.config.vocab import LAYER_KINDS
 
 __all__ = [
+    "ATTENTION_FEATURES",
+    "ATTENTION_FEATURES_EXTENDED",
     "CONV_FEATURES",
     "CONV_FEATURES_EXTENDED",
     "DENSE_FEATURES",

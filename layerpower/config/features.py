@@ -21,23 +21,39 @@ CONV_FEATURES: list[str] = [
 ]
 POOLING_FEATURES: list[str] = ["batch_size", *_SIZES, "kernel_0", "kernel_1", "stride_0", "stride_1"]
 DENSE_FEATURES: list[str] = ["batch_size", "input_size", "output_size"]
+#: attention (``nn.MultiheadAttention``, ``F.scaled_dot_product_attention``): batch, query and key lengths
+#: (tokens), heads, head and embedding widths, and three 0/1 flags (causal, any mask, fused SDPA kernel)
+ATTENTION_FEATURES: list[str] = [
+    "batch_size",
+    "seq_q",
+    "seq_k",
+    "heads",
+    "head_dim",
+    "embed_dim",
+    "causal",
+    "masked",
+    "fused",
+]
 #: ``other`` layers (norms, activations, adds, ...): sizes only; ``layer_type`` is added as a categorical.
 OTHER_FEATURES: list[str] = ["batch_size", *_SIZES]
 
 CONV_FEATURES_EXTENDED: list[str] = [*CONV_FEATURES, "groups", "dilation_0", "dilation_1", *_WORK]
 POOLING_FEATURES_EXTENDED: list[str] = [*POOLING_FEATURES, "padding_0", "padding_1", *_WORK]
 DENSE_FEATURES_EXTENDED: list[str] = [*DENSE_FEATURES, "rows", *_WORK]
+ATTENTION_FEATURES_EXTENDED: list[str] = [*ATTENTION_FEATURES, *_WORK]
 OTHER_FEATURES_EXTENDED: list[str] = [*OTHER_FEATURES, *_WORK]
 
 FEATURES_BY_KIND: dict[str, list[str]] = {
     "convolutional": CONV_FEATURES,
     "pooling": POOLING_FEATURES,
     "dense": DENSE_FEATURES,
+    "attention": ATTENTION_FEATURES,
     "other": OTHER_FEATURES,
 }
 FEATURES_EXTENDED_BY_KIND: dict[str, list[str]] = {
     "convolutional": CONV_FEATURES_EXTENDED,
     "pooling": POOLING_FEATURES_EXTENDED,
     "dense": DENSE_FEATURES_EXTENDED,
+    "attention": ATTENTION_FEATURES_EXTENDED,
     "other": OTHER_FEATURES_EXTENDED,
 }

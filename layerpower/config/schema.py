@@ -1,7 +1,7 @@
 """The on-disk schema of profiled data (version :data:`SCHEMA_VERSION`).
 
 ``training_data/<device-id>/<model>/`` holds ``convolutional.csv``, ``pooling.csv``, ``dense.csv``,
-``other.csv`` (one row per layer call and batch size / dtype), ``model.csv`` (one row per batch size and
+``attention.csv``, ``other.csv`` (one row per layer call and batch size / dtype), ``model.csv`` (one row per batch size and
 dtype: the whole model end to end) and ``meta.json``. Units are SI and named in the column: seconds
 (``_s``), watts (``_w``), joules (``_j``), bytes. Every row carries ``schema_version``; readers refuse a
 version they do not know, naming the file and the column.

@@ -15,8 +15,8 @@ POWER_SOURCES: tuple[PowerSourceName, ...] = ("nvml", "jetson", "rapl", "estimat
 SENSOR_SOURCES: tuple[PowerSourceName, ...] = ("nvml", "jetson", "rapl")
 
 #: the kinds of layer call the profiler, the dataset and the predictors know
-LayerKind = Literal["convolutional", "pooling", "dense", "other"]
-LAYER_KINDS: tuple[LayerKind, ...] = ("convolutional", "pooling", "dense", "other")
+LayerKind = Literal["convolutional", "pooling", "dense", "attention", "other"]
+LAYER_KINDS: tuple[LayerKind, ...] = ("convolutional", "pooling", "dense", "attention", "other")
 
 #: canonical element types of a profiled layer (``torch`` attribute names)
 LayerDtype = Literal["float32", "float16", "bfloat16"]

@@ -104,7 +104,7 @@ def _select_devices(root: Path, device_id: str | None, allow_mixed_devices: bool
     if not devices:
         raise LayerpowerError(
             f"{root}: no profiled data found",
-            "expected <root>/<device-id>/<model>/{convolutional,pooling,dense,other,model}.csv",
+            "expected <root>/<device-id>/<model>/{convolutional,pooling,dense,attention,other,model}.csv",
         )
     if device_id is not None:
         if device_id not in devices:

@@ -3,6 +3,8 @@
 The profiler measures each layer this way: ``isolated_layer(spec, model, device).run()`` is one call of the
 layer on inputs of the captured shapes and dtypes. Modules come from ``model.get_submodule(name)``;
 functional ops (residual adds, ``torch.cat``, ...) are replayed from the call recorded in ``spec.extra``.
+Fresh floating inputs are standard normal, integer ones zeros, except the ids of an embedding lookup
+(``nn.Embedding``, ``nn.EmbeddingBag``, ``F.embedding``): uniform in ``[0, rows of the table)``.
 """
 
 from __future__ import annotations
@@ -74,15 +76,6 @@ def isolated_layer(
             f"layer {spec.name!r} ({spec.module_type}) cannot be replayed alone",
             hint="one of its arguments is not a tensor, number, string or tuple of those",
         )
-    if "arg_shapes" in extra:
-        with torch.no_grad():
-            tensors = fresh_tensors(extra["arg_shapes"], extra["arg_dtypes"], device, generator)
-        args, kwargs = decode_call(extra, tensors, device)
-    elif spec.is_module:  # a spec without a recorded call (e.g. read back from a CSV): one input tensor
-        dtype = torch_dtype(spec.dtype)
-        args, kwargs = (torch.randn(spec.input_shape, dtype=dtype, device=device, generator=generator),), {}
-    else:
-        raise LayerpowerError(f"functional layer {spec.name!r} has no recorded call in spec.extra")
     if spec.is_module:
         target: Callable[..., Any] = _layer_module(spec, model, device)
     else:
@@ -93,7 +86,34 @@ def isolated_layer(
             target = resolve_function(op)
         except (ImportError, AttributeError):
             raise LayerpowerError(f"cannot find torch function {op!r} of layer {spec.name!r}") from None
+    if "arg_shapes" in extra:
+        with torch.no_grad():
+            tensors = fresh_tensors(extra["arg_shapes"], extra["arg_dtypes"], device, generator)
+            _ids_in_range(spec, target, tensors, generator)
+        args, kwargs = decode_call(extra, tensors, device)
+    elif spec.is_module:  # a spec without a recorded call (e.g. read back from a CSV): one input tensor
+        dtype = torch_dtype(spec.dtype)
+        args, kwargs = (torch.randn(spec.input_shape, dtype=dtype, device=device, generator=generator),), {}
+    else:
+        raise LayerpowerError(f"functional layer {spec.name!r} has no recorded call in spec.extra")
     return IsolatedLayer(spec=spec, target=target, args=args, kwargs=kwargs, device=device)
+
+
+def _ids_in_range(
+    spec: LayerSpec, target: Any, tensors: list[torch.Tensor], generator: torch.Generator | None
+) -> None:
+    """Token ids of an embedding lookup drawn uniformly in ``[0, rows of the table)`` (in place), so the
+    isolated lookup gathers spread rows as the model does (fresh integer tensors are zeros otherwise)."""
+    if isinstance(target, (nn.Embedding, nn.EmbeddingBag)):
+        rows = int(target.num_embeddings)
+    elif spec.module_type == "embedding" and len(tensors) > 1 and tensors[1].dim() == 2:
+        rows = int(tensors[1].shape[0])  # F.embedding(input, weight): the table is the second tensor
+    else:
+        return
+    for i, tensor in enumerate(tensors):
+        if not (tensor.is_floating_point() or tensor.is_complex() or tensor.dtype == torch.bool):
+            drawn = torch.randint(0, rows, tuple(tensor.shape), generator=generator, device=tensor.device)
+            tensors[i] = drawn.to(tensor.dtype)
 
 
 def _layer_module(spec: LayerSpec, model: nn.Module | str | None, device: torch.device) -> nn.Module:

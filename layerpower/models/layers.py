@@ -5,7 +5,8 @@ The model is built on the meta device (no weights, no data), traced once with
 geometry, parameters, FLOPs and bytes moved.
 
 FLOPs: ``torch.utils.flop_counter``'s formulas (convolution, matrix products, attention; multiply and
-add count as two) where it has one. For layers it counts nothing for, an element count is used instead
+add count as two) where it has one; attention it counts nothing for gets a formula
+(:mod:`layerpower.models.attention`, ``"attention_formula"``). For layers it counts nothing for, an element count is used instead
 (``extra["flops_source"] == "element_count"``): pooling counts one operation per window element per output
 element; element-wise ops, activations, normalisations and reductions one per element of their larger
 operand; data movement (``cat``, ``pad``, ``roll``, ...) and dropout (an identity in eval mode) count zero
@@ -27,6 +28,7 @@ from torch.utils.flop_counter import flop_registry
 
 from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
+from layerpower.models.attention import attention_batch, attention_flops, attention_geometry
 from layerpower.models.dtypes import normalize_dtype, torch_dtype
 from layerpower.models.encoding import encode_call
 from layerpower.models.input_check import (
@@ -39,6 +41,7 @@ from layerpower.models.input_check import (
 from layerpower.models.inputs import declared_inputs, describe_inputs, make_inputs, parse_input_shape
 from layerpower.models.ops import CONV_OPS, DATA_MOVEMENT_OPS, OP_PARAMETERS, POOLING_OPS
 from layerpower.models.spec import (
+    KIND_ATTENTION,
     KIND_CONVOLUTIONAL,
     KIND_DENSE,
     KIND_POOLING,
@@ -341,8 +344,14 @@ def spec_from_call(
         bytes_read = _nbytes(inputs)
         geometry = _op_geometry(call, in_shape, out_shape)
         extra["op"] = call.op
+    if call.kind == KIND_ATTENTION:
+        geometry["attention"] = attention_geometry(call.module, call.args, call.kwargs)
     if counted_flops > 0 or call.kind in (KIND_CONVOLUTIONAL, KIND_DENSE):
         flops, source = int(counted_flops), "flop_counter"
+    elif call.kind == KIND_ATTENTION:
+        batch = attention_batch(call.module, in_shape)
+        flops = attention_flops(geometry["attention"], batch, projections=call.is_module)
+        source = "attention_formula"
     else:
         flops, source = _element_flops(call, call.kind, inputs, outputs, geometry.get("kernel", ()))
     extra["flops_source"] = source

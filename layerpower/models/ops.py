@@ -15,7 +15,13 @@ import importlib
 from collections.abc import Callable
 from typing import Any
 
-from layerpower.models.spec import KIND_CONVOLUTIONAL, KIND_DENSE, KIND_OTHER, KIND_POOLING
+from layerpower.models.spec import (
+    KIND_ATTENTION,
+    KIND_CONVOLUTIONAL,
+    KIND_DENSE,
+    KIND_OTHER,
+    KIND_POOLING,
+)
 
 #: functional pooling ops (kind ``pooling``)
 POOLING_OPS: frozenset[str] = frozenset(
@@ -36,8 +42,11 @@ CONV_OPS: frozenset[str] = frozenset(
 #: functional matrix products (kind ``dense``)
 DENSE_OPS: frozenset[str] = frozenset({"linear", "matmul", "mm", "bmm", "addmm", "baddbmm", "einsum"})
 
-#: element-wise arithmetic, activations, normalisation, reductions, attention and data movement
-#: (kind ``other``)
+#: functional attention (kind ``attention``)
+ATTENTION_OPS: frozenset[str] = frozenset({"scaled_dot_product_attention"})
+
+#: element-wise arithmetic, activations, normalisation, reductions, data movement and lookups
+#: (kind ``other``; ``multi_head_attention_forward`` called outside a module stays ``other``)
 OTHER_OPS: frozenset[str] = frozenset(
     {
         # arithmetic
@@ -110,8 +119,6 @@ OTHER_OPS: frozenset[str] = frozenset(
         "var",
         "norm",
         "logsumexp",
-        # attention
-        "scaled_dot_product_attention",
         "multi_head_attention_forward",
         # data movement and resampling
         "cat",
@@ -136,7 +143,7 @@ OTHER_OPS: frozenset[str] = frozenset(
 )
 
 #: every functional op recorded as a layer call when called outside a leaf module
-COUNTED_OPS: frozenset[str] = POOLING_OPS | CONV_OPS | DENSE_OPS | OTHER_OPS
+COUNTED_OPS: frozenset[str] = POOLING_OPS | CONV_OPS | DENSE_OPS | ATTENTION_OPS | OTHER_OPS
 
 #: pure shape, view and metadata operations, assertions, and tensor creation and filling: never layers
 SHAPE_OPS: frozenset[str] = frozenset(
@@ -346,13 +353,16 @@ def canonical_op_name(func: Callable[..., Any]) -> str:
 
 
 def op_kind(op: str) -> str:
-    """The layer kind of a functional op (``pooling``, ``convolutional``, ``dense`` or ``other``)."""
+    """The layer kind of a functional op (``pooling``, ``convolutional``, ``dense``, ``attention`` or
+    ``other``)."""
     if op in POOLING_OPS:
         return KIND_POOLING
     if op in CONV_OPS:
         return KIND_CONVOLUTIONAL
     if op in DENSE_OPS:
         return KIND_DENSE
+    if op in ATTENTION_OPS:
+        return KIND_ATTENTION
     return KIND_OTHER
 
 

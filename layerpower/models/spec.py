@@ -14,6 +14,7 @@ from typing import Any
 KIND_CONVOLUTIONAL = "convolutional"
 KIND_POOLING = "pooling"
 KIND_DENSE = "dense"
+KIND_ATTENTION = "attention"
 KIND_OTHER = "other"
 
 
@@ -28,7 +29,7 @@ class LayerSpec:
 
     name: str  # qualified module name ("layer1.0.conv1"); functional ops: "<parent>.<op>_<n>"
     module_type: str  # "Conv2d", "MaxPool2d", "Linear", "BatchNorm2d", "add", ...
-    kind: str  # convolutional | pooling | dense | other
+    kind: str  # convolutional | pooling | dense | attention | other
     input_shape: tuple[int, ...]
     output_shape: tuple[int, ...]
     dtype: str = "float32"
@@ -37,6 +38,8 @@ class LayerSpec:
     padding: tuple[int, ...] = ()
     dilation: tuple[int, ...] = ()
     groups: int = 1
+    #: attention geometry (kind ``attention`` only), in :data:`ATTENTION_FIELDS` order
+    attention: tuple[int, ...] = ()
     params: int = 0
     flops: int = 0
     bytes_read: int = 0
@@ -69,6 +72,7 @@ class LayerSpec:
             self.padding,
             self.dilation,
             self.groups,
+            self.attention,
             self.params,
             self.flops,
         )
@@ -82,6 +86,20 @@ class LayerSpec:
         out["batch_size"] = self.batch_size
         out["arithmetic_intensity"] = self.arithmetic_intensity
         return out
+
+
+#: the fields of ``LayerSpec.attention``: query and key lengths (tokens), heads, head width, embedding width
+#: (heads x head width for a functional call), and 0/1 flags: causal, any mask, the fused SDPA kernel
+ATTENTION_FIELDS: tuple[str, ...] = (
+    "seq_q",
+    "seq_k",
+    "heads",
+    "head_dim",
+    "embed_dim",
+    "causal",
+    "masked",
+    "fused",
+)
 
 
 def _three(dims: tuple[int, ...]) -> tuple[int, int, int]:
@@ -116,7 +134,8 @@ def feature_row(spec: LayerSpec) -> dict[str, Any]:
     an image-shaped (N, H, W, C) tensor), ``input_size``/``output_size`` the in/out features; the sizes
     follow the same view: ``input_size_0 = output_size_0 = rows``, ``input_size_1 = in features``,
     ``output_size_1 = out features``, ``*_2 = 1``. Other kinds: sizes are (C, H, W) of the non-batch dims,
-    with 1s for missing dims and extra middle dims folded into H.
+    with 1s for missing dims and extra middle dims folded into H. Attention: the :data:`ATTENTION_FIELDS`
+    columns from ``spec.attention`` (0 for every other kind).
     """
     in3 = _three(spec.input_shape[1:])
     out3 = _three(spec.output_shape[1:])
@@ -129,6 +148,8 @@ def feature_row(spec: LayerSpec) -> dict[str, Any]:
         in_features = int(spec.input_shape[-1]) if spec.input_shape else 1
         out_features = int(spec.output_shape[-1]) if spec.output_shape else 1
         in3, out3 = (int(rows), in_features, 1), (int(rows), out_features, 1)
+    attention = dict.fromkeys(ATTENTION_FIELDS, 0)
+    attention.update(zip(ATTENTION_FIELDS, (int(v) for v in spec.attention), strict=False))
     return {
         "layer_name": spec.name,
         "layer_type": spec.module_type,
@@ -153,6 +174,7 @@ def feature_row(spec: LayerSpec) -> dict[str, Any]:
         "dilation_0": dilation[0],
         "dilation_1": dilation[1],
         "groups": spec.groups,
+        **attention,
         "flops": spec.flops,
         "params": spec.params,
         "bytes_read": spec.bytes_read,

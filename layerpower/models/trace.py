@@ -46,7 +46,13 @@ from layerpower.models.ops import (
     is_identity_op,
     op_kind,
 )
-from layerpower.models.spec import KIND_CONVOLUTIONAL, KIND_DENSE, KIND_OTHER, KIND_POOLING
+from layerpower.models.spec import (
+    KIND_ATTENTION,
+    KIND_CONVOLUTIONAL,
+    KIND_DENSE,
+    KIND_OTHER,
+    KIND_POOLING,
+)
 
 #: modules with children that run as one layer (their children are never called as modules)
 OPAQUE_MODULES: tuple[type[nn.Module], ...] = (nn.MultiheadAttention,)
@@ -90,13 +96,16 @@ def is_passthrough(module: nn.Module) -> bool:
 
 def module_kind(module: nn.Module) -> str:
     """``convolutional`` (Conv and ConvTranspose of any dimension), ``pooling`` (max, average, adaptive and
-    LP pooling of any dimension), ``dense`` (Linear) or ``other`` (norms, activations, dropout, ...)."""
+    LP pooling of any dimension), ``dense`` (Linear), ``attention`` (``nn.MultiheadAttention``, its
+    ``out_proj`` included) or ``other`` (norms, activations, embeddings, ...)."""
     if isinstance(module, nn.modules.conv._ConvNd):
         return KIND_CONVOLUTIONAL
     if isinstance(module, _POOLING_MODULES):
         return KIND_POOLING
     if isinstance(module, nn.Linear):
         return KIND_DENSE
+    if isinstance(module, nn.MultiheadAttention):
+        return KIND_ATTENTION
     return KIND_OTHER
 
 

@@ -1,4 +1,4 @@
-"""The profiler's files: ``<out>/<device-id>/<model>/{convolutional,pooling,dense,other,model}.csv, meta.json``.
+"""The profiler's files: ``<out>/<device-id>/<model>/{convolutional,pooling,dense,attention,other,model}.csv, meta.json``.
 
 Rows of several (batch size, dtype) configurations share the files. Writing a configuration replaces its
 rows (if any) and keeps the others; every file is written atomically, and ``meta.json`` is written last,

@@ -21,7 +21,7 @@ def test_table_lists_layers_and_totals() -> None:
     lines = result.output.splitlines()
     assert lines[0].split()[:4] == ["layer", "type", "kind", "input"]
     assert any(line.split()[:3] == ["layer1.0.add_0", "add", "other"] for line in lines)
-    assert "68 layer calls: 20 convolutional, 2 pooling, 1 dense, 45 other" in result.output
+    assert "68 layer calls: 20 convolutional, 2 pooling, 1 dense, 0 attention, 45 other" in result.output
     assert "11,689,512 parameters" in result.output
     assert "total 3.6" in result.output and "GFLOPs" in result.output
 
@@ -45,6 +45,7 @@ def test_json_has_layers_and_summary() -> None:
         "convolutional": 13,
         "pooling": 6,
         "dense": 3,
+        "attention": 0,
         "other": 15,
     }  # 2 Dropouts: identities
     assert len(data["layers"]) == data["summary"]["layer_calls"]

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+from torch import nn
 
 from layerpower.errors import LayerpowerError
 from layerpower.models.layers import extract_layers
@@ -23,6 +25,31 @@ def big_sample() -> list:
     return sample_specs(400, seed=0)
 
 
+#: transformers whose extracted layer types the space may also use (attention, embeddings, norms, matmul)
+TRANSFORMERS = ("bert_base_like@seq=32", "gpt2_small_like@seq=32", "vit_b_16", "swin_t")
+
+
+class _TransformerOps(nn.Module):
+    """The sampled ops no zoo model calls: RMSNorm, GroupNorm, bmm, functional SDPA."""
+
+    input_shape = (4, 16, 16)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.group = nn.GroupNorm(2, 4)
+        self.rms = nn.RMSNorm(16)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.rms(self.group(x))
+        y = torch.bmm(x.flatten(0, 1), x.flatten(0, 1))
+        return nn.functional.scaled_dot_product_attention(x, x, y.view_as(x))
+
+
+@pytest.fixture(scope="module")
+def transformer_specs() -> list:
+    return [s for model in [*TRANSFORMERS, _TransformerOps()] for s in extract_layers(model)]
+
+
 def _zoo_layer_types() -> set[str]:
     """Every layer_type the zoo extraction wrote into the committed dataset."""
     found: set[str] = set()
@@ -36,7 +63,7 @@ def _zoo_layer_types() -> set[str]:
 
 def test_packaged_space_loads_with_every_kind() -> None:
     space = load_space()
-    assert space.kinds() == ("convolutional", "pooling", "dense", "other")
+    assert space.kinds() == ("convolutional", "pooling", "dense", "attention", "other")
     assert len(space.sha256) == 64 and space.limits.max_flops == 2e10
     assert {"conv2d_depthwise", "linear_nhwc", "layer_norm_nhwc", "cat", "add"} <= {
         op.name for op in space.ops
@@ -69,18 +96,46 @@ def test_large_sample_covers_every_operation_and_batch_size(big_sample: list) ->
     assert all(limits.allows(s.flops, s.bytes_read + s.bytes_written) for s in big_sample)
 
 
-def test_module_types_and_features_match_zoo_specs(big_sample: list) -> None:
-    assert {s.module_type for s in big_sample} <= _zoo_layer_types()
+def test_module_types_and_features_match_zoo_specs(big_sample: list, transformer_specs: list) -> None:
     zoo = extract_layers("resnet18", batch_size=1)
-    zoo_by_type = {s.module_type: s for s in zoo}
+    zoo_by_type = {s.module_type: s for s in [*transformer_specs, *zoo]}
+    assert {s.module_type for s in big_sample} <= _zoo_layer_types() | set(zoo_by_type)
     for spec in big_sample:
-        assert spec.kind in {"convolutional", "pooling", "dense", "other"}
+        assert spec.kind in {"convolutional", "pooling", "dense", "attention", "other"}
         assert feature_row(spec).keys() == feature_row(zoo[0]).keys()
         match = zoo_by_type.get(spec.module_type)
         if match is not None:
             assert spec.kind == match.kind
             assert spec.extra["flops_source"] == match.extra["flops_source"]
             assert set(spec.extra) >= set(match.extra) - {"model"}
+
+
+def test_transformer_ops_are_covered_with_the_zoo_kind_and_type(
+    big_sample: list, transformer_specs: list
+) -> None:
+    sampled = {s.extra["sampled"]["op"]: s for s in big_sample}
+    zoo_kinds = {s.module_type: s.kind for s in transformer_specs}
+    expected = {
+        "attention": ("MultiheadAttention", "attention"),
+        "scaled_dot_product_attention": ("scaled_dot_product_attention", "attention"),
+        "softmax": ("softmax", "other"),
+        "matmul": ("matmul", "dense"),
+        "bmm": ("bmm", "dense"),
+        "embedding": ("Embedding", "other"),
+        "rms_norm_tokens": ("RMSNorm", "other"),
+        "group_norm": ("GroupNorm", "other"),
+        "gelu_tokens": ("GELU", "other"),
+        "layer_norm_tokens": ("LayerNorm", "other"),
+    }
+    for op, (module_type, kind) in expected.items():
+        spec = sampled[op]
+        assert (spec.module_type, spec.kind) == (module_type, kind), op
+        assert zoo_kinds[module_type] == kind, op
+    attention = [s for s in big_sample if s.kind == "attention"]
+    assert {s.attention[5] for s in attention} == {0, 1}  # causal and not
+    assert {s.attention[7] for s in attention} == {0, 1}  # fused SDPA and explicit weights
+    assert all(s.attention[4] % s.attention[2] == 0 for s in attention)  # heads divide the width
+    assert sampled["embedding"].extra["arg_dtypes"] == ["int64"]
 
 
 def test_a_sampled_conv_equals_the_same_zoo_layer() -> None:
@@ -98,10 +153,10 @@ def test_a_sampled_conv_equals_the_same_zoo_layer() -> None:
 
 
 def test_limits_reject_and_count() -> None:
-    tight = load_space().with_limits(max_flops=1e6, max_tensor_bytes=2e6)
+    tight = load_space().with_limits(max_flops=1e7, max_tensor_bytes=2e7)
     sample = sample_space(40, seed=1, space=tight)
     assert sample.rejected > 0 and sum(sample.rejected_by_op.values()) == sample.rejected
-    assert all(s.flops <= 1e6 and s.bytes_read + s.bytes_written <= 2e6 for s in sample.specs)
+    assert all(s.flops <= 1e7 and s.bytes_read + s.bytes_written <= 2e7 for s in sample.specs)
     impossible = load_space().with_limits(max_flops=1, max_attempts=3)
     with pytest.raises(LayerpowerError, match="no draw within the limits in 3 attempts"):
         sample_specs(5, kinds=["convolutional"], space=impossible)
@@ -151,10 +206,27 @@ def test_a_user_space_file_and_its_errors(tmp_path: Path) -> None:
         load_space(_space_with(tmp_path, builder="lambda"))
     with pytest.raises(LayerpowerError, match="names 'width', not a dim declared before it"):
         load_space(_space_with(tmp_path, inputs=[["batch", "width"]]))
-    with pytest.raises(LayerpowerError, match="unknown kind 'attention'"):
-        load_space(_space_with(tmp_path, kind="attention"))
+    with pytest.raises(LayerpowerError, match="unknown kind 'recurrent'"):
+        load_space(_space_with(tmp_path, kind="recurrent"))
     (tmp_path / "foreign.json").write_text('{"ops": []}')
     with pytest.raises(LayerpowerError, match="not a layer space file"):
         load_space(tmp_path / "foreign.json")
     with pytest.raises(LayerpowerError, match="cannot read the layer space file"):
         load_space(tmp_path / "absent.json")
+
+
+def test_sampled_attention_and_embedding_run_alone() -> None:
+    from layerpower.models.isolate import isolated_layer
+    from layerpower.profiling.sampled.builders import specs_model
+
+    small = load_space().with_limits(max_flops=1e8)
+    specs = sample_specs(60, kinds=["attention", "other"], seed=3, space=small)
+    picks = [
+        next(s for s in specs if s.module_type == "MultiheadAttention" and s.attention[5] == 1),
+        next(s for s in specs if s.module_type == "Embedding"),
+    ]
+    for spec in picks:
+        layer = isolated_layer(spec, specs_model([spec]))
+        layer.run()
+    ids = isolated_layer(picks[1], specs_model([picks[1]])).inputs[0]
+    assert ids.dtype == torch.int64 and int(ids.max()) < picks[1].extra["sampled"]["args"]["num_embeddings"]

@@ -91,7 +91,52 @@ def function_builder(recipe: dict[str, Any]) -> Probe:
     return Probe(fn=_target(recipe), kwargs=recipe["args"], pack=bool(recipe.get("pack_inputs")))
 
 
-def build_probe(recipe: dict[str, Any], device: str | torch.device = "meta") -> Probe:
+class AttentionProbe(nn.Module):
+    """Self-attention ``layer(x, x, x, need_weights=..., attn_mask=..., is_causal=...)``, returning the output
+    alone; the causal mask (``True`` above the diagonal, as in a GPT-style decoder) is a buffer."""
+
+    def __init__(self, layer: nn.MultiheadAttention, seq: int, causal: bool, need_weights: bool) -> None:
+        super().__init__()
+        self.layer = layer
+        self.causal, self.need_weights = bool(causal), bool(need_weights)
+        mask = torch.ones(seq, seq, dtype=torch.bool).triu(1) if causal else None
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(
+            x, x, x, need_weights=self.need_weights, attn_mask=self.mask, is_causal=self.causal
+        )[0]
+
+
+@register_builder("attention")
+def attention_builder(recipe: dict[str, Any]) -> AttentionProbe:
+    """``nn.MultiheadAttention(embed_dim, num_heads, batch_first=True)`` called as self-attention on a
+    ``(batch, seq, embed_dim)`` input; args ``embed_dim``, ``num_heads``, ``seq`` (tokens), ``causal`` (a
+    causal mask with ``is_causal=True``) and ``need_weights`` (False: the fused SDPA path)."""
+    args = dict(recipe["args"])
+    layer = nn.MultiheadAttention(int(args["embed_dim"]), int(args["num_heads"]), batch_first=True)
+    return AttentionProbe(layer, int(args["seq"]), bool(args.get("causal")), bool(args.get("need_weights")))
+
+
+class IdsProbe(nn.Module):
+    """``layer(ids)`` for an embedding: the floating input only carries the shape; the layer gets int64 ids
+    (the isolated run draws them in ``[0, num_embeddings)``)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer = layer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer(torch.zeros_like(x, dtype=torch.long))
+
+
+@register_builder("embedding")
+def embedding_builder(recipe: dict[str, Any]) -> IdsProbe:
+    """``nn.Embedding(**args)`` looked up with integer ids of the input's shape (``(batch, tokens)``)."""
+    return IdsProbe(nn.Embedding(**recipe["args"]))
+
+
+def build_probe(recipe: dict[str, Any], device: str | torch.device = "meta") -> nn.Module:
     """The probe of a recipe, built on ``device`` (meta: no memory)."""
     builder = BUILDERS.get(recipe.get("builder", ""))
     if builder is None:

@@ -1,4 +1,4 @@
-"""The sampled layers' folder: ``<out>/<device-id>/_sampled/{convolutional,pooling,dense,other}.csv, meta.json``.
+"""The sampled layers' folder: ``<out>/<device-id>/_sampled/{convolutional,pooling,dense,attention,other}.csv, meta.json``.
 
 The files have the profiler's layer schema, with ``model`` = ``_sampled``. One *set* of sampled layers is
 kept per dtype (``meta["sets"][dtype]``: seed, n, kinds, batch sizes, the space file's sha256, chunk size,
