@@ -21,6 +21,7 @@ ray = pytest.importorskip("ray")
 from layerpower.cli.profile import profile_model  # noqa: E402
 from layerpower.cluster import connect, run_sweep_ray, run_tasks  # noqa: E402
 from layerpower.cluster import experiments as cluster_experiments  # noqa: E402
+from layerpower.config.vocab import LAYER_KINDS  # noqa: E402
 from layerpower.experiments.config import SweepSpec  # noqa: E402
 from layerpower.experiments.rundir import run_status  # noqa: E402
 from layerpower.experiments.runner import RESULT_COLUMNS, run_experiments  # noqa: E402
@@ -162,7 +163,8 @@ def test_profile_through_ray_matches_local(cluster: str, tmp_path: Path) -> None
     assert remote.exit_code == 0, remote.output
     files = sorted(str(p.relative_to(local_out)) for p in local_out.rglob("*") if p.is_file())
     assert files == sorted(str(p.relative_to(ray_out)) for p in ray_out.rglob("*") if p.is_file())
-    assert len(files) == 12 and all(f.startswith(device_id("cpu")) for f in files)
+    # per model: one CSV per layer kind, model.csv and meta.json
+    assert len(files) == 2 * (len(LAYER_KINDS) + 2) and all(f.startswith(device_id("cpu")) for f in files)
     for name in files:
         if name.endswith(".csv"):
             mine, theirs = pd.read_csv(ray_out / name), pd.read_csv(local_out / name)
