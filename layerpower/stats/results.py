@@ -38,8 +38,9 @@ import numpy as np
 import pandas as pd
 
 from layerpower.errors import LayerpowerError
-from layerpower.experiments.config import RUN_KEY_FIELDS, RUN_NAME_RE, match_run_name, timestamp_format
+from layerpower.experiments.config import RUN_KEY_FIELDS, match_run_name, timestamp_format
 from layerpower.experiments.precision import normalise_precision
+from layerpower.stats.run_dirs import find_run_dirs, relative
 from layerpower.stats.study_layout import (
     STUDY_CSV_FILES,
     STUDY_SETTING_KEYS,
@@ -67,8 +68,6 @@ BOOKKEEPING_KEYS: frozenset[str] = frozenset(
         "samples",
     }
 )
-#: files that mark a folder as a run
-RUN_FILES: tuple[str, ...] = ("config.json", *STUDY_CSV_FILES, "error.txt")
 
 #: quality metrics and their directions, as they appear in ``runs``
 QUALITY_DIRECTIONS: dict[str, str] = {
@@ -153,7 +152,7 @@ def read_results(
         raise LayerpowerError(
             f"results folder {root} does not exist", "pass the --out folder of run-experiments"
         )
-    candidates, skipped = _find_run_dirs(root)
+    candidates, skipped = find_run_dirs(root)
     workers = workers or min(8, (os.cpu_count() or 2) * 2)
     outcomes: list[_Outcome] = []
     if engine not in ("threads", "ray"):
@@ -187,50 +186,6 @@ def read_results(
     return ResultsFrame(runs_frame, failed_frame, skipped_frame, history, sample_frame, root)
 
 
-# -- finding runs ---------------------------------------------------------------------------------------
-
-
-def _is_run_dir(path: Path) -> bool:
-    return RUN_NAME_RE.match(path.name) is not None or any((path / name).is_file() for name in RUN_FILES)
-
-
-def _find_run_dirs(root: Path) -> tuple[list[Path], list[dict[str, str]]]:
-    """Run folders under ``root`` (the root itself, ``root/<run>`` or ``root/<seed>/<run>``)."""
-    if _is_run_dir(root):
-        return [root], []
-    found: list[Path] = []
-    skipped: list[dict[str, str]] = []
-    for entry in sorted(_subdirs(root)):
-        if _is_run_dir(entry):
-            found.append(entry)
-            continue
-        children = sorted(_subdirs(entry))
-        if not children:
-            continue
-        for child in children:
-            if _is_run_dir(child):
-                found.append(child)
-            else:
-                skipped.append(
-                    {"path": _rel(root, child), "reason": "no run files and not a run folder name"}
-                )
-    return found, skipped
-
-
-def _subdirs(path: Path) -> list[Path]:
-    try:
-        return [p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")]
-    except OSError:
-        return []
-
-
-def _rel(root: Path, path: Path) -> str:
-    try:
-        return str(path.relative_to(root))
-    except ValueError:
-        return str(path)
-
-
 # -- reading one run ------------------------------------------------------------------------------------
 
 
@@ -249,7 +204,7 @@ class _Unreadable(Exception):
 
 
 def _read_run(root: Path, path: Path, with_samples: bool) -> _Outcome:
-    rel = _rel(root, path)
+    rel = relative(root, path)
     try:
         return _read_run_unsafe(path, rel, with_samples)
     except _Unreadable as exc:
