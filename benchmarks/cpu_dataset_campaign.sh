@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Re-measure the bundled CPU dataset on this machine, on a quiet machine only (nothing else running):
-# the 21 zoo models (batch 1 and 8, fp32), the transformer references of the bundled set, and the sampled
-# layer space. Every step logs its wall time to campaign.log; a step can be resumed with RESUME=--resume.
+# the 21 zoo models (batch 1 and 8, fp32), the sampled layer space, and the transformers of the bundled set
+# (vit_b_16, swin_t, the two built-in references at sequence lengths 128 and 512). Every step logs its wall time to campaign.log; a step can be resumed with RESUME=--resume.
 # Usage: bash benchmarks/cpu_dataset_campaign.sh [OUT] (default training_data)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +24,8 @@ step() {
 
 echo "== CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2-) ($(nproc) cores)" | tee -a "$LOG"
 step zoo "$BIN/profile-model" --all --batch-size 1,8 --dtype fp32 --out "$OUT" $RESUME --no-progress
+step sampled "$BIN/profile-layers" --n "$SAMPLED_N" --seed 0 --batch-sizes 1,8 --dtype fp32 --out "$OUT" $RESUME --no-progress
 if [ -n "$TRANSFORMERS" ]; then
     # shellcheck disable=SC2086
     step transformers "$BIN/profile-model" $TRANSFORMERS --batch-size 1,8 --dtype fp32 --out "$OUT" $RESUME --no-progress
 fi
-step sampled "$BIN/profile-layers" --n "$SAMPLED_N" --seed 0 --batch-sizes 1,8 --dtype fp32 --out "$OUT" $RESUME --no-progress
