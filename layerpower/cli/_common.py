@@ -147,3 +147,18 @@ def ray_options(
         return address(cpus(func))
 
     return decorate
+
+
+def window_options() -> Callable[[F], F]:
+    """``--window S`` (positive seconds per trial, default by source) and ``--trials N`` (windows per layer)."""
+    window = click.option(
+        "--window",
+        "window_s",
+        type=click.FloatRange(min=0, min_open=True),
+        default=None,
+        help="Measurement window per trial in s (default by source: nvml 1.0, rapl 0.25, estimate 0.05).",
+    )
+    trials = click.option(
+        "--trials", type=click.IntRange(min=1), default=3, show_default=True, help="Windows per layer."
+    )
+    return lambda func: window(trials(func))

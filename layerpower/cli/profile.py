@@ -16,6 +16,7 @@ from layerpower.cli._common import (
     ray_options,
     tdp_option,
     user_errors,
+    window_options,
 )
 from layerpower.config.vocab import LAYER_KINDS
 
@@ -65,14 +66,7 @@ ALL_MODELS: tuple[str, ...] = (
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @power_source_option(help="nvml, rapl, jetson or estimate (default: the best found).")
 @tdp_option(help="Full-load CPU power in W for the estimate source.")
-@click.option(
-    "--window",
-    "window_s",
-    type=float,
-    default=None,
-    help="Measurement window per trial in s (default by source: nvml 1.0, rapl 0.25, estimate 0.05).",
-)
-@click.option("--trials", type=click.IntRange(min=1), default=3, show_default=True, help="Windows per layer.")
+@window_options()
 @click.option("--kinds", default=",".join(LAYER_KINDS), show_default=True, help="Layer kinds to profile.")
 @click.option(
     "--out",

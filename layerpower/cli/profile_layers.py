@@ -16,6 +16,7 @@ from layerpower.cli._common import (
     ray_options,
     tdp_option,
     user_errors,
+    window_options,
 )
 
 
@@ -51,14 +52,7 @@ from layerpower.cli._common import (
 @click.option("--resume", is_flag=True, help="Measure only the chunks not yet on disk.")
 @power_source_option(help="nvml, rapl, jetson or estimate (default: the best found).")
 @tdp_option(help="Full-load CPU power in W for the estimate source.")
-@click.option(
-    "--window",
-    "window_s",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
-    help="Measurement window per trial in s (default by source: nvml 1.0, rapl 0.25, estimate 0.05).",
-)
-@click.option("--trials", type=click.IntRange(min=1), default=3, show_default=True, help="Windows per layer.")
+@window_options()
 @click.option(
     "--idle",
     "idle_s",
