@@ -9,7 +9,7 @@ version they do not know, naming the file and the column.
 
 from __future__ import annotations
 
-from layerpower.config.features import FEATURES_EXTENDED_BY_KIND
+from layerpower.config.features import FEATURES_EXTENDED_BY_KIND, VALUE_FEATURES
 from layerpower.config.vocab import LAYER_KINDS
 
 SCHEMA_VERSION = 1
@@ -44,7 +44,8 @@ MEASUREMENT_COLUMNS: list[str] = [
 
 #: every column of one layer file, per kind, in order
 LAYER_COLUMNS: dict[str, list[str]] = {
-    kind: [*ID_COLUMNS, *FEATURES_EXTENDED_BY_KIND[kind], *MEASUREMENT_COLUMNS] for kind in LAYER_KINDS
+    kind: [*ID_COLUMNS, *FEATURES_EXTENDED_BY_KIND[kind], *VALUE_FEATURES, *MEASUREMENT_COLUMNS]
+    for kind in LAYER_KINDS
 }
 
 

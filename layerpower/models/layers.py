@@ -16,6 +16,7 @@ operand; data movement (``cat``, ``pad``, ``roll``, ...) and dropout (an identit
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -60,6 +61,7 @@ def extract_layers(
     dtype: str | torch.dtype = "float32",
     input_shape: Sequence[int] | str | None = None,
     input_dtype: str | None = None,
+    values: bool = True,
 ) -> list[LayerSpec]:
     """Every layer call of one forward pass of a model, without weights and without data.
 
@@ -74,6 +76,9 @@ def extract_layers(
     ``op`` (what to run it with), ``parent``, ``flops_source`` and the recorded call (``args``, ``kwargs``,
     ``arg_shapes``, ``arg_dtypes``, ``replayable``) that :func:`layerpower.models.isolate.isolated_layer`
     replays; all JSON-friendly.
+
+    With ``values`` (the default), one real forward pass at batch size 1 on the CPU sets each spec's
+    ``subnormal_share`` (:func:`layerpower.models.values.model_subnormal_shares`); without it, 0.
     """
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise LayerpowerError(f"batch size must be a positive integer, got {batch_size!r}")
@@ -122,6 +127,15 @@ def extract_layers(
             raise explain_failure(
                 label, inputs_text, inflight[-1] if inflight else None, known_first, exc
             ) from exc
+    if values:
+        from layerpower.models.values import model_subnormal_shares
+
+        shares = model_subnormal_shares(model_or_name, dtype_name, shape, input_dtype)
+        if shares:
+            specs = [
+                dataclasses.replace(spec, subnormal_share=shares.get((spec.name, spec.call_index), 0.0))
+                for spec in specs
+            ]
     return specs
 
 

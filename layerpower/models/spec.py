@@ -46,6 +46,9 @@ class LayerSpec:
     bytes_written: int = 0
     call_index: int = 0  # 0 for the first call of this module in one forward, 1 for the second, ...
     is_module: bool = True  # False for functional ops captured outside leaf modules
+    #: share (0 to 1) of subnormal elements in the call's floating inputs (:mod:`layerpower.models.values`);
+    #: not in :meth:`config_key`, since a measurement of the layer alone runs on random inputs
+    subnormal_share: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -180,4 +183,5 @@ def feature_row(spec: LayerSpec) -> dict[str, Any]:
         "bytes_read": spec.bytes_read,
         "bytes_written": spec.bytes_written,
         "arithmetic_intensity": spec.arithmetic_intensity,
+        "subnormal_share": float(spec.subnormal_share),
     }

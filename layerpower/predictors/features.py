@@ -11,6 +11,9 @@ chooses which of them it uses and how it transforms them:
   roofline time (or, without a roofline, in log FLOPs and log bytes) is what the trees correct, so runtime
   scales with the work of a layer larger than any seen in training instead of saturating.
 
+The random forest and xgboost also take the value features (:data:`layerpower.config.features.VALUE_FEATURES`:
+the share of subnormal inputs, as it is), which default to 0 where a frame lacks them.
+
 The ``other`` kind adds a one-hot of ``layer_type`` (the operation) to every family; an operation that was
 not seen in training has no column and is flagged by :func:`unseen_mask` rather than predicted.
 """
@@ -23,7 +26,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from layerpower.config.features import FEATURES_BY_KIND, FEATURES_EXTENDED_BY_KIND
+from layerpower.config.features import (
+    FEATURES_BY_KIND,
+    FEATURES_EXTENDED_BY_KIND,
+    OPTIONAL_FEATURES,
+    VALUE_FEATURES,
+)
 
 FAMILIES: tuple[str, ...] = ("xgboost", "random-forest", "polynomial")
 
@@ -87,12 +95,13 @@ def _family_columns(
         seed = list(FEATURES_BY_KIND[kind])
         return [*seed, "flops", "bytes_moved"], [], seed, []
     if family == "random-forest":
-        return list(FEATURES_EXTENDED_BY_KIND[kind]), [], [], []
+        return [*FEATURES_EXTENDED_BY_KIND[kind], *VALUE_FEATURES], [], [], []
     if family == "xgboost":
-        columns = [*FEATURES_EXTENDED_BY_KIND[kind], "bytes_moved"]
+        logged = [*FEATURES_EXTENDED_BY_KIND[kind], "bytes_moved"]
+        columns = [*logged, *VALUE_FEATURES]
         if roofline:
-            return [*columns, ROOFLINE_COLUMN], list(columns), [], [ROOFLINE_COLUMN]
-        return columns, list(columns), [], ["flops", "bytes_moved"]
+            return [*columns, ROOFLINE_COLUMN], logged, [], [ROOFLINE_COLUMN]
+        return columns, logged, [], ["flops", "bytes_moved"]
     raise ValueError(f"unknown family {family!r}; expected one of {', '.join(FAMILIES)}")
 
 
@@ -131,6 +140,8 @@ def source_column(frame: pd.DataFrame, name: str) -> np.ndarray:
     if name in DERIVED:
         return sum((source_column(frame, part) for part in DERIVED[name]), start=np.zeros(len(frame)))
     if name not in frame.columns:
+        if name in OPTIONAL_FEATURES:
+            return np.full(len(frame), OPTIONAL_FEATURES[name])
         raise KeyError(name)
     column = frame[name]
     if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
@@ -143,7 +154,9 @@ def transform(frame: pd.DataFrame, spec: FeatureSpec, type_column: str = "layer_
     needed = [c for c in spec.columns if c != ROOFLINE_COLUMN]
     if ROOFLINE_COLUMN in spec.columns:
         needed += ["flops", "bytes_moved"]
-    missing = [c for c in needed if c not in DERIVED and c not in frame.columns]
+    missing = [
+        c for c in needed if c not in DERIVED and c not in OPTIONAL_FEATURES and c not in frame.columns
+    ]
     missing += [p for c in needed if c in DERIVED for p in DERIVED[c] if p not in frame.columns]
     if missing:
         from layerpower.errors import SchemaError
@@ -161,6 +174,8 @@ def transform(frame: pd.DataFrame, spec: FeatureSpec, type_column: str = "layer_
             out[:, j] = np.log(roofline_time(flops, moved, spec.roofline))  # type: ignore[arg-type]
             continue
         values = source_column(frame, name)
+        if name in OPTIONAL_FEATURES:
+            values = np.where(np.isnan(values), OPTIONAL_FEATURES[name], values)
         out[:, j] = np.log1p(np.clip(values, 0.0, None)) if name in spec.log_columns else values
     if spec.categories:
         types = frame[type_column].astype(str).to_numpy() if type_column in frame.columns else np.array([])
