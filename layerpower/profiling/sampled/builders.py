@@ -136,6 +136,27 @@ def embedding_builder(recipe: dict[str, Any]) -> IdsProbe:
     return IdsProbe(nn.Embedding(**recipe["args"]))
 
 
+class MaskedFillProbe(nn.Module):
+    """``x.masked_fill(mask, value)`` with a boolean ``(rows, cols)`` mask (``True`` above the diagonal)
+    broadcast over the leading dims, as attention masks are."""
+
+    def __init__(self, rows: int, cols: int, value: float) -> None:
+        super().__init__()
+        self.hold = nn.Identity()  # a parent, so that the trace records the function call
+        self.value = float(value)
+        self.register_buffer("mask", torch.ones(rows, cols, dtype=torch.bool).triu(1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x.masked_fill(self.mask, self.value)
+
+
+@register_builder("masked_fill")
+def masked_fill_builder(recipe: dict[str, Any]) -> MaskedFillProbe:
+    """``x.masked_fill(mask, value)``; args ``rows`` and ``cols`` (the last two dims of the input), ``value``."""
+    args = recipe["args"]
+    return MaskedFillProbe(int(args["rows"]), int(args["cols"]), float(args.get("value", -100.0)))
+
+
 def build_probe(recipe: dict[str, Any], device: str | torch.device = "meta") -> nn.Module:
     """The probe of a recipe, built on ``device`` (meta: no memory)."""
     builder = BUILDERS.get(recipe.get("builder", ""))
