@@ -3,11 +3,19 @@
 1. The probe layers' target here is their isolated runtime times the reference's context factor
    (``training_data.context`` in its manifest: in-context / isolated per kind/op; 1 when absent, and then the
    whole-model calibration absorbs the gap).
-2. Rooflines (c_f s/FLOP, c_b s/byte, t0 s) fitted to the reference predictions of the probes and to the
-   probes' targets here; the per-group log-space correction of
-   :class:`~layerpower.predictors.correction.DeviceCorrection` on top, with and without the roofline ratio.
-   The probes are split (fit on :data:`FIT_SHARE`, error on the rest); the variant with the lower held-out
-   error is kept and refitted on all probes.
+2. The runtime correction (:class:`~layerpower.predictors.correction.DeviceCorrection`), one of
+   :data:`VARIANTS`, simplest first:
+
+   - ``none``: the identity (this device runs like the reference);
+   - ``global shift``: one log-factor ``a`` (the median log-ratio of target to reference) for every layer;
+   - ``per-group only``: the shrunk per-group shift and slope in log space;
+   - ``with roofline ratio``: the same on top of the ratio of rooflines (c_f s/FLOP, c_b s/byte, t0 s)
+     fitted to the probes' reference predictions and to their targets here.
+
+   The probes are split (fit on :data:`FIT_SHARE`, error on the rest). The variant kept is the simplest whose
+   held-out median |error| is within :data:`SIMPLER_MARGIN` (one percentage point) of the best variant's:
+   probes are noisy, and a fitted shift or slope that does not clearly lower the held-out error only adds its
+   own error. It is refitted on all probes; its name is ``figures["variant"]``.
 3. Power, only where the probes' power came from a sensor: a shrunk per-kind log-ratio.
 4. The whole-model calibration ``runtime ≈ a·Σ layers + b·calls`` from the whole-model probes, predicted
    through the corrected bundle (leave-one-out error when there are three or more).
@@ -23,12 +31,16 @@ import pandas as pd
 
 from layerpower.predictors.bundle import PredictorBundle
 from layerpower.predictors.calibration import Calibration, fit_calibration
-from layerpower.predictors.correction import DeviceCorrection, fit_groups, fit_power
+from layerpower.predictors.correction import ALL, DeviceCorrection, fit_groups, fit_power
 from layerpower.predictors.metrics import regression_metrics
 
 #: share of the probes the held-out check fits on (the rest measures its error)
 FIT_SHARE = 0.7
 SPLIT_SEED = 7
+#: the runtime correction variants, simplest first
+VARIANTS: tuple[str, ...] = ("none", "global shift", "per-group only", "with roofline ratio")
+#: a simpler variant is kept when its held-out median |error| is at most this much (a fraction) above the best
+SIMPLER_MARGIN = 0.01
 
 
 def probe_target(reference: PredictorBundle, probes: pd.DataFrame) -> np.ndarray:
@@ -56,8 +68,21 @@ def _fit(
     ref_t: np.ndarray,
     target: np.ndarray,
     device_id: str,
-    use_roofline: bool,
+    variant: str,
 ) -> DeviceCorrection:
+    """The correction of ``variant`` (one of :data:`VARIANTS`) fitted to ``target`` (s) over ``ref_t`` (s)."""
+    n = int(len(frame))
+    if variant == "none":
+        return DeviceCorrection(reference.device_id, device_id, {ALL: [0.0, 0.0, n]})
+    if variant == "global shift":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.log(np.asarray(target, dtype=np.float64) / np.asarray(ref_t, dtype=np.float64))
+        ratio = ratio[np.isfinite(ratio)]
+        shift = float(np.median(ratio)) if len(ratio) else 0.0
+        return DeviceCorrection(reference.device_id, device_id, {ALL: [shift, 0.0, int(len(ratio))]})
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown correction variant {variant!r}")
+    use_roofline = variant == "with roofline ratio"
     r_a, r_b = (_roofline(frame, ref_t), _roofline(frame, target)) if use_roofline else ((), ())
     shell = DeviceCorrection(reference.device_id, device_id, {}, 0.0, bool(r_a and r_b), r_a, r_b)
     groups, center = fit_groups(frame, shell.base(frame, ref_t), target)
@@ -69,10 +94,22 @@ def _figures(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {"n": m["n"], "median_ape": m["median_ape"], "within_10": m["within_10"], "mape": m["mape"]}
 
 
+def choose_variant(variants: dict[str, dict[str, float]], margin: float = SIMPLER_MARGIN) -> str:
+    """The simplest of :data:`VARIANTS` whose held-out ``median_ape`` is within ``margin`` of the lowest
+    (``per-group only`` when none has a finite error)."""
+    errors = {name: variants[name]["median_ape"] for name in VARIANTS if name in variants}
+    finite = [e for e in errors.values() if e is not None and math.isfinite(e)]
+    if not finite:
+        return "per-group only"
+    best = min(finite)
+    return next(n for n, e in errors.items() if e is not None and math.isfinite(e) and e <= best + margin)
+
+
 def fit_device(
     reference: PredictorBundle, probes: pd.DataFrame, device_id: str
 ) -> tuple[DeviceCorrection, dict[str, Any]]:
-    """The correction of ``device_id`` over ``reference`` and its held-out figures (fractions)."""
+    """The correction of ``device_id`` over ``reference`` and its held-out figures (fractions); the variant
+    kept is ``figures["variant"]`` (see the module docstring)."""
     frame = probes.reset_index(drop=True)
     ref_t = reference.routers["runtime_s"].predict(frame)
     target = probe_target(reference, frame)
@@ -84,22 +121,26 @@ def fit_device(
     fit_mask = np.random.default_rng(SPLIT_SEED).random(n) < FIT_SHARE
     held = ~fit_mask
     variants: dict[str, dict[str, float]] = {}
-    for use in (False, True):
-        part = _fit(reference, frame.loc[fit_mask], ref_t[fit_mask], target[fit_mask], device_id, use)
-        pred = part.runtime(frame.loc[held], ref_t[held])
-        variants["with roofline ratio" if use else "per-group only"] = _figures(target[held], pred)
-    use_roofline = variants["with roofline ratio"]["median_ape"] < variants["per-group only"]["median_ape"]
-    correction = _fit(reference, frame, ref_t, target, device_id, use_roofline)
+    parts: dict[str, DeviceCorrection] = {}
+    for name in VARIANTS:
+        parts[name] = _fit(reference, frame.loc[fit_mask], ref_t[fit_mask], target[fit_mask], device_id, name)
+        variants[name] = _figures(target[held], parts[name].runtime(frame.loc[held], ref_t[held]))
+    chosen = choose_variant(variants)
+    correction = _fit(reference, frame, ref_t, target, device_id, chosen)
     figures: dict[str, Any] = {
         "split": f"{int(fit_mask.sum())} probes fitted, {int(held.sum())} held out (seed {SPLIT_SEED})",
         "reference_uncorrected": _figures(target[held], ref_t[held]),
-        "corrected": variants["with roofline ratio" if correction.use_roofline else "per-group only"],
+        "corrected": variants[chosen],
+        "variant": chosen,
+        "variant_rule": (
+            f"the simplest of {', '.join(VARIANTS)} whose held-out median |error| is within "
+            f"{100 * SIMPLER_MARGIN:g} percentage point(s) of the best"
+        ),
         "variants": variants,
         "per_kind": {},
     }
     kinds = frame["kind"].astype(str).to_numpy()
-    full = _fit(reference, frame.loc[fit_mask], ref_t[fit_mask], target[fit_mask], device_id, use_roofline)
-    pred_held = full.runtime(frame.loc[held], ref_t[held])
+    pred_held = parts[chosen].runtime(frame.loc[held], ref_t[held])
     for kind in sorted(set(kinds[held].tolist())):
         mask = kinds[held] == kind
         figures["per_kind"][kind] = _figures(target[held][mask], pred_held[mask])
