@@ -88,12 +88,31 @@ def _whole_predictions(bundle: PredictorBundle) -> dict[str, tuple[float, int, A
     return out
 
 
+def widen_band(band: tuple[float, float], width: float) -> tuple[float, float]:
+    """A log-ratio band ``(lo, hi)`` widened by an independent log error ``width``, in quadrature.
+
+    Each side's distance from a pivot grows to ``sqrt(distance² + width²)``. The pivot is 0 when the band
+    holds it (``lo' = −sqrt(lo² + w²)``, ``hi' = sqrt(hi² + w²)``); for a band on one side of 0 it is the
+    band's end nearest 0, which then moves by ``width`` (``lo > 0``: ``lo' = lo − w``,
+    ``hi' = lo + sqrt((hi − lo)² + w²)``), so the result is continuous as an end crosses 0.
+    """
+    lo, hi = band
+    if not (math.isfinite(width) and width > 0):
+        return lo, hi
+    pivot = min(max(0.0, lo), hi)
+    return (
+        pivot - math.sqrt((pivot - lo) ** 2 + width**2),
+        pivot + math.sqrt((hi - pivot) ** 2 + width**2),
+    )
+
+
 def _widen(bands: dict[str, Any], width: float) -> dict[str, Any]:
+    """``bands`` with every finite whole-model band widened by ``width`` (log) (:func:`widen_band`)."""
     out = copy.deepcopy(bands)
     for quantity in (out.get("model") or {}).values():
         for key, band in quantity.items():
             if band and all(isinstance(v, float) and math.isfinite(v) for v in band):
-                quantity[key] = [band[0] - width, band[1] + width]
+                quantity[key] = list(widen_band((band[0], band[1]), width))
     return out
 
 

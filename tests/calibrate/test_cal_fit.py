@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from layerpower.calibrate.fit import VARIANTS, choose_variant, fit_device
+from layerpower.calibrate.run import _widen, widen_band
 
 OPS = [
     ("convolutional", "Conv2d"),
@@ -92,3 +93,24 @@ def test_per_kind_factors_keep_the_per_group_correction():
     probes["runtime_isolated_s"] *= speed
     _, figures = fit_device(_reference(), probes, "cpu-here-2c")
     assert figures["variant"] in ("per-group only", "with roofline ratio")
+
+
+def test_bands_are_widened_in_quadrature():
+    lo, hi = widen_band((-0.3, 0.2), 0.4)
+    assert lo == pytest.approx(-0.5) and hi == pytest.approx(math.sqrt(0.2**2 + 0.4**2))
+    assert lo > -0.3 - 0.4 and hi < 0.2 + 0.4  # narrower than adding the width to both sides
+    # a band above 0: its lower end moves by the width, its span grows in quadrature
+    assert widen_band((0.1, 0.3), 0.2) == pytest.approx((-0.1, 0.1 + math.sqrt(0.2**2 + 0.2**2)))
+    assert widen_band((-0.3, -0.1), 0.2) == pytest.approx((-0.1 - math.sqrt(0.2**2 + 0.2**2), 0.1))
+    assert widen_band((1e-12, 0.3), 0.2) == pytest.approx(widen_band((0.0, 0.3), 0.2))  # continuous at 0
+    assert widen_band((-0.3, 0.2), 0.0) == (-0.3, 0.2) and widen_band((-0.3, 0.2), math.nan) == (-0.3, 0.2)
+    bands = {
+        "layer": {"dense": {"runtime_s": [-0.1, 0.1]}},
+        "model": {"runtime_s": {"raw": [-0.3, 0.2], "calibrated": [math.nan, math.nan]}},
+    }
+    out = _widen(bands, 0.4)
+    assert out["model"]["runtime_s"]["raw"] == pytest.approx([-0.5, math.sqrt(0.2)])
+    assert out["layer"] == bands["layer"] and all(
+        math.isnan(v) for v in out["model"]["runtime_s"]["calibrated"]
+    )
+    assert bands["model"]["runtime_s"]["raw"] == [-0.3, 0.2]  # the reference's bands are left alone
