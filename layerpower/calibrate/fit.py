@@ -17,8 +17,14 @@
    probes are noisy, and a fitted shift or slope that does not clearly lower the held-out error only adds its
    own error. It is refitted on all probes; its name is ``figures["variant"]``.
 3. Power, only where the probes' power came from a sensor: a shrunk per-kind log-ratio.
-4. The whole-model calibration ``runtime ≈ a·Σ layers + b·calls`` from the whole-model probes, predicted
-   through the corrected bundle (leave-one-out error when there are three or more).
+4. The whole-model calibration keeps the reference's form ``runtime ≈ a_ref·Σ layers + b_ref·calls``
+   (fitted on the reference's many whole-model runs; the identity when it has none) and fits one device
+   factor ``s`` on the whole-model probes predicted through the corrected bundle:
+   ``log s = median over probes of log(measured / (a_ref·Σ + b_ref·calls))`` (with two probes, the mean),
+   written as ``a = s·a_ref``, ``b = s·b_ref``. Its error is the leave-one-probe-out error (``s`` from the
+   other probes), whose rms log is the interval widening; with two probes the widening is the spread
+   (sample standard deviation) of the two log-ratios; with one, ``calibrate`` takes the layer probes'
+   held-out error instead.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from layerpower.predictors.bundle import PredictorBundle
-from layerpower.predictors.calibration import Calibration, fit_calibration
+from layerpower.predictors.calibration import IDENTITY, Calibration
 from layerpower.predictors.correction import ALL, DeviceCorrection, fit_groups, fit_power
 from layerpower.predictors.metrics import regression_metrics
 
@@ -166,25 +172,64 @@ def fit_power_correction(
 
 
 def fit_whole(
-    sums_s: np.ndarray, calls: np.ndarray, measured_s: np.ndarray
+    sums_s: np.ndarray,
+    calls: np.ndarray,
+    measured_s: np.ndarray,
+    reference: Calibration | None = None,
 ) -> tuple[Calibration | None, dict[str, Any]]:
-    """The whole-model calibration (None below two models) and its leave-one-out error where possible."""
+    """The reference's whole-model calibration scaled by this device's factor ``s`` (see the module
+    docstring), and its figures.
+
+    ``sums_s``: Σ corrected layer runtime (s) per whole-model probe; ``calls``: its layer calls;
+    ``measured_s``: its measured runtime (s); ``reference``: the reference bundle's calibration (``None``:
+    the identity). Without a usable probe the reference's calibration comes back unscaled. Figures:
+    ``device_factor`` (``s``), ``leave_one_out_error`` (per probe, relative, ``s`` from the other probes),
+    ``leave_one_out_rms_log`` and ``widening_log`` (the log-width to add to the intervals; NaN below two
+    probes).
+    """
     sums, calls, measured = (np.asarray(v, dtype=np.float64) for v in (sums_s, calls, measured_s))
-    if len(sums) < 2:
-        return None, {"models": int(len(sums)), "note": "fewer than 2 whole-model probes: not calibrated"}
-    calibration = fit_calibration(sums, calls, measured)
-    figures: dict[str, Any] = {"models": int(len(sums))}
-    raw = sums / measured - 1.0
-    figures["sum_of_layers_error"] = [float(v) for v in raw]
-    if len(sums) >= 3:
-        loo = []
-        for i in range(len(sums)):
-            keep = np.arange(len(sums)) != i
-            cal = fit_calibration(sums[keep], calls[keep], measured[keep])
-            loo.append(float(cal.apply(sums[i], calls[i]) / measured[i] - 1.0))
-        figures["leave_one_out_error"] = loo
-        figures["leave_one_out_rms_log"] = float(np.sqrt(np.mean(np.log1p(np.array(loo)) ** 2)))
+    base = reference if reference is not None else IDENTITY
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_pred = base.apply(sums, calls)
+        log_ratio = np.log(measured / ref_pred)
+        raw = sums / measured - 1.0
+    ok = np.isfinite(log_ratio)
+    r = log_ratio[ok]
+    figures: dict[str, Any] = {
+        "models": int(len(sums)),
+        "form": "runtime = s * (a_ref * sum + b_ref * calls): the reference's calibration times a device "
+        "factor s fitted here",
+        "reference_calibration": reference.to_dict() if reference is not None else None,
+        "sum_of_layers_error": [_finite(v) for v in raw],
+        "reference_calibration_error": [_finite(v) for v in np.expm1(-log_ratio)],
+        "device_factor": None,
+        "leave_one_out_error": None,
+        "leave_one_out_rms_log": math.nan,
+        "widening_log": math.nan,
+    }
+    if len(r) == 0:
+        figures["note"] = "no whole-model probe measured: the reference's calibration, unscaled"
+        return reference, figures
+    log_s = float(np.median(r))  # the mean of two
+    scale = math.exp(log_s)
+    calibration = Calibration(a=scale * base.a, b_s=scale * base.b_s, fitted_rows=int(len(r)))
+    figures["device_factor"] = scale
+    if len(r) == 1:
+        figures["note"] = "one whole-model probe: its factor, no leave-one-out error"
+        return calibration, figures
+    loo_log = np.array([np.median(np.delete(r, i)) - r[i] for i in range(len(r))])  # log(pred/measured)
+    loo = np.full(len(sums), np.nan)
+    loo[ok] = np.expm1(loo_log)
+    figures["leave_one_out_error"] = [_finite(v) for v in loo]
+    figures["leave_one_out_rms_log"] = float(np.sqrt(np.mean(loo_log**2)))
+    if len(r) == 2:
+        figures["widening_log"] = float(np.std(r, ddof=1))
+        figures["widening_rule"] = "spread (sample standard deviation) of the two probes' log-ratios"
     else:
-        figures["leave_one_out_error"] = None
-        figures["leave_one_out_rms_log"] = math.nan
+        figures["widening_log"] = figures["leave_one_out_rms_log"]
+        figures["widening_rule"] = "rms log of the leave-one-probe-out error"
     return calibration, figures
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

@@ -9,8 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from layerpower.calibrate.fit import VARIANTS, choose_variant, fit_device
+from layerpower.calibrate.fit import VARIANTS, choose_variant, fit_device, fit_whole
 from layerpower.calibrate.run import _widen, widen_band
+from layerpower.predictors.calibration import Calibration
 
 OPS = [
     ("convolutional", "Conv2d"),
@@ -93,6 +94,57 @@ def test_per_kind_factors_keep_the_per_group_correction():
     probes["runtime_isolated_s"] *= speed
     _, figures = fit_device(_reference(), probes, "cpu-here-2c")
     assert figures["variant"] in ("per-group only", "with roofline ratio")
+
+
+REF_CAL = Calibration(a=1.1, b_s=3e-6, fitted_rows=54)
+SUMS = np.array([4e-4, 0.05, 0.01])  # s, Σ corrected layer runtime of lenet, resnet18, mobilenet_v3_small
+CALLS = np.array([11, 68, 155])
+
+
+def _measured(factor: float, noise: np.ndarray, reference: Calibration = REF_CAL) -> np.ndarray:
+    return factor * reference.apply(SUMS[: len(noise)], CALLS[: len(noise)]) * np.exp(noise)
+
+
+def test_whole_model_calibration_is_the_reference_form_times_one_factor():
+    noise = np.array([0.05, -0.02, 0.01])
+    calibration, figures = fit_whole(SUMS, CALLS, _measured(1.3, noise), REF_CAL)
+    scale = 1.3 * math.exp(0.01)  # the median log-ratio
+    assert figures["device_factor"] == pytest.approx(scale)
+    assert calibration.a == pytest.approx(scale * REF_CAL.a) and calibration.b_s == pytest.approx(
+        scale * 3e-6
+    )
+    # leave one probe out: the factor from the other two (their mean log-ratio)
+    expected = [
+        math.expm1((-0.02 + 0.01) / 2 - 0.05),
+        math.expm1((0.05 + 0.01) / 2 + 0.02),
+        math.expm1((0.05 - 0.02) / 2 - 0.01),
+    ]
+    assert figures["leave_one_out_error"] == pytest.approx(expected)
+    rms = math.sqrt(np.mean(np.log1p(expected) ** 2))
+    assert figures["leave_one_out_rms_log"] == pytest.approx(rms) == figures["widening_log"]
+    assert rms < 0.06  # three nearly agreeing probes: a small widening, whatever the (a, b) shape
+    assert figures["reference_calibration"] == REF_CAL.to_dict()
+
+
+def test_whole_model_factor_from_two_probes_and_one():
+    noise = np.array([0.1, -0.1])
+    two, figures = fit_whole(SUMS[:2], CALLS[:2], _measured(0.8, noise), REF_CAL)
+    assert figures["device_factor"] == pytest.approx(0.8)  # the mean of the two log-ratios
+    assert figures["widening_log"] == pytest.approx(np.std([0.1, -0.1], ddof=1))
+    assert figures["leave_one_out_error"] == pytest.approx([math.expm1(-0.2), math.expm1(0.2)])
+    one, figures = fit_whole(SUMS[:1], CALLS[:1], _measured(0.8, noise[:1]), REF_CAL)
+    assert figures["device_factor"] == pytest.approx(0.8 * math.exp(0.1))
+    assert one.a == pytest.approx(0.8 * math.exp(0.1) * REF_CAL.a)
+    assert figures["leave_one_out_error"] is None and math.isnan(figures["widening_log"])
+    none, figures = fit_whole(SUMS[:0], CALLS[:0], SUMS[:0], REF_CAL)
+    assert none is REF_CAL and figures["device_factor"] is None
+
+
+def test_without_a_reference_calibration_the_form_is_the_identity():
+    noise = np.array([0.0, 0.02, -0.02])
+    calibration, figures = fit_whole(SUMS, CALLS, _measured(1.5, noise, Calibration()), None)
+    assert calibration.a == pytest.approx(1.5) and calibration.b_s == 0.0
+    assert figures["reference_calibration"] is None
 
 
 def test_bands_are_widened_in_quadrature():
