@@ -3,14 +3,28 @@
 1. The probe layers' target here is their isolated runtime times the reference's context factor
    (``training_data.context`` in its manifest: in-context / isolated per kind/op; 1 when absent, and then the
    whole-model calibration absorbs the gap).
-2. Rooflines (c_f s/FLOP, c_b s/byte, t0 s) fitted to the reference predictions of the probes and to the
-   probes' targets here; the per-group log-space correction of
-   :class:`~layerpower.predictors.correction.DeviceCorrection` on top, with and without the roofline ratio.
-   The probes are split (fit on :data:`FIT_SHARE`, error on the rest); the variant with the lower held-out
-   error is kept and refitted on all probes.
+2. The runtime correction (:class:`~layerpower.predictors.correction.DeviceCorrection`), one of
+   :data:`VARIANTS`, simplest first:
+
+   - ``none``: the identity (this device runs like the reference);
+   - ``global shift``: one log-factor ``a`` (the median log-ratio of target to reference) for every layer;
+   - ``per-group only``: the shrunk per-group shift and slope in log space;
+   - ``with roofline ratio``: the same on top of the ratio of rooflines (c_f s/FLOP, c_b s/byte, t0 s)
+     fitted to the probes' reference predictions and to their targets here.
+
+   The probes are split (fit on :data:`FIT_SHARE`, error on the rest). The variant kept is the simplest whose
+   held-out median |error| is within :data:`SIMPLER_MARGIN` (one percentage point) of the best variant's:
+   probes are noisy, and a fitted shift or slope that does not clearly lower the held-out error only adds its
+   own error. It is refitted on all probes; its name is ``figures["variant"]``.
 3. Power, only where the probes' power came from a sensor: a shrunk per-kind log-ratio.
-4. The whole-model calibration ``runtime ≈ a·Σ layers + b·calls`` from the whole-model probes, predicted
-   through the corrected bundle (leave-one-out error when there are three or more).
+4. The whole-model calibration keeps the reference's form ``runtime ≈ a_ref·Σ layers + b_ref·calls``
+   (fitted on the reference's many whole-model runs; the identity when it has none) and fits one device
+   factor ``s`` on the whole-model probes predicted through the corrected bundle:
+   ``log s = median over probes of log(measured / (a_ref·Σ + b_ref·calls))`` (with two probes, the mean),
+   written as ``a = s·a_ref``, ``b = s·b_ref``. Its error is the leave-one-probe-out error (``s`` from the
+   other probes), whose rms log is the interval widening; with two probes the widening is the spread
+   (sample standard deviation) of the two log-ratios; with one, ``calibrate`` takes the layer probes'
+   held-out error instead.
 """
 
 from __future__ import annotations
@@ -22,13 +36,17 @@ import numpy as np
 import pandas as pd
 
 from layerpower.predictors.bundle import PredictorBundle
-from layerpower.predictors.calibration import Calibration, fit_calibration
-from layerpower.predictors.correction import DeviceCorrection, fit_groups, fit_power
+from layerpower.predictors.calibration import IDENTITY, Calibration
+from layerpower.predictors.correction import ALL, DeviceCorrection, fit_groups, fit_power
 from layerpower.predictors.metrics import regression_metrics
 
 #: share of the probes the held-out check fits on (the rest measures its error)
 FIT_SHARE = 0.7
 SPLIT_SEED = 7
+#: the runtime correction variants, simplest first
+VARIANTS: tuple[str, ...] = ("none", "global shift", "per-group only", "with roofline ratio")
+#: a simpler variant is kept when its held-out median |error| is at most this much (a fraction) above the best
+SIMPLER_MARGIN = 0.01
 
 
 def probe_target(reference: PredictorBundle, probes: pd.DataFrame) -> np.ndarray:
@@ -56,8 +74,21 @@ def _fit(
     ref_t: np.ndarray,
     target: np.ndarray,
     device_id: str,
-    use_roofline: bool,
+    variant: str,
 ) -> DeviceCorrection:
+    """The correction of ``variant`` (one of :data:`VARIANTS`) fitted to ``target`` (s) over ``ref_t`` (s)."""
+    n = int(len(frame))
+    if variant == "none":
+        return DeviceCorrection(reference.device_id, device_id, {ALL: [0.0, 0.0, n]})
+    if variant == "global shift":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = np.log(np.asarray(target, dtype=np.float64) / np.asarray(ref_t, dtype=np.float64))
+        ratio = ratio[np.isfinite(ratio)]
+        shift = float(np.median(ratio)) if len(ratio) else 0.0
+        return DeviceCorrection(reference.device_id, device_id, {ALL: [shift, 0.0, int(len(ratio))]})
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown correction variant {variant!r}")
+    use_roofline = variant == "with roofline ratio"
     r_a, r_b = (_roofline(frame, ref_t), _roofline(frame, target)) if use_roofline else ((), ())
     shell = DeviceCorrection(reference.device_id, device_id, {}, 0.0, bool(r_a and r_b), r_a, r_b)
     groups, center = fit_groups(frame, shell.base(frame, ref_t), target)
@@ -69,10 +100,22 @@ def _figures(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {"n": m["n"], "median_ape": m["median_ape"], "within_10": m["within_10"], "mape": m["mape"]}
 
 
+def choose_variant(variants: dict[str, dict[str, float]], margin: float = SIMPLER_MARGIN) -> str:
+    """The simplest of :data:`VARIANTS` whose held-out ``median_ape`` is within ``margin`` of the lowest
+    (``per-group only`` when none has a finite error)."""
+    errors = {name: variants[name]["median_ape"] for name in VARIANTS if name in variants}
+    finite = [e for e in errors.values() if e is not None and math.isfinite(e)]
+    if not finite:
+        return "per-group only"
+    best = min(finite)
+    return next(n for n, e in errors.items() if e is not None and math.isfinite(e) and e <= best + margin)
+
+
 def fit_device(
     reference: PredictorBundle, probes: pd.DataFrame, device_id: str
 ) -> tuple[DeviceCorrection, dict[str, Any]]:
-    """The correction of ``device_id`` over ``reference`` and its held-out figures (fractions)."""
+    """The correction of ``device_id`` over ``reference`` and its held-out figures (fractions); the variant
+    kept is ``figures["variant"]`` (see the module docstring)."""
     frame = probes.reset_index(drop=True)
     ref_t = reference.routers["runtime_s"].predict(frame)
     target = probe_target(reference, frame)
@@ -84,22 +127,26 @@ def fit_device(
     fit_mask = np.random.default_rng(SPLIT_SEED).random(n) < FIT_SHARE
     held = ~fit_mask
     variants: dict[str, dict[str, float]] = {}
-    for use in (False, True):
-        part = _fit(reference, frame.loc[fit_mask], ref_t[fit_mask], target[fit_mask], device_id, use)
-        pred = part.runtime(frame.loc[held], ref_t[held])
-        variants["with roofline ratio" if use else "per-group only"] = _figures(target[held], pred)
-    use_roofline = variants["with roofline ratio"]["median_ape"] < variants["per-group only"]["median_ape"]
-    correction = _fit(reference, frame, ref_t, target, device_id, use_roofline)
+    parts: dict[str, DeviceCorrection] = {}
+    for name in VARIANTS:
+        parts[name] = _fit(reference, frame.loc[fit_mask], ref_t[fit_mask], target[fit_mask], device_id, name)
+        variants[name] = _figures(target[held], parts[name].runtime(frame.loc[held], ref_t[held]))
+    chosen = choose_variant(variants)
+    correction = _fit(reference, frame, ref_t, target, device_id, chosen)
     figures: dict[str, Any] = {
         "split": f"{int(fit_mask.sum())} probes fitted, {int(held.sum())} held out (seed {SPLIT_SEED})",
         "reference_uncorrected": _figures(target[held], ref_t[held]),
-        "corrected": variants["with roofline ratio" if correction.use_roofline else "per-group only"],
+        "corrected": variants[chosen],
+        "variant": chosen,
+        "variant_rule": (
+            f"the simplest of {', '.join(VARIANTS)} whose held-out median |error| is within "
+            f"{100 * SIMPLER_MARGIN:g} percentage point(s) of the best"
+        ),
         "variants": variants,
         "per_kind": {},
     }
     kinds = frame["kind"].astype(str).to_numpy()
-    full = _fit(reference, frame.loc[fit_mask], ref_t[fit_mask], target[fit_mask], device_id, use_roofline)
-    pred_held = full.runtime(frame.loc[held], ref_t[held])
+    pred_held = parts[chosen].runtime(frame.loc[held], ref_t[held])
     for kind in sorted(set(kinds[held].tolist())):
         mask = kinds[held] == kind
         figures["per_kind"][kind] = _figures(target[held][mask], pred_held[mask])
@@ -125,25 +172,64 @@ def fit_power_correction(
 
 
 def fit_whole(
-    sums_s: np.ndarray, calls: np.ndarray, measured_s: np.ndarray
+    sums_s: np.ndarray,
+    calls: np.ndarray,
+    measured_s: np.ndarray,
+    reference: Calibration | None = None,
 ) -> tuple[Calibration | None, dict[str, Any]]:
-    """The whole-model calibration (None below two models) and its leave-one-out error where possible."""
+    """The reference's whole-model calibration scaled by this device's factor ``s`` (see the module
+    docstring), and its figures.
+
+    ``sums_s``: Σ corrected layer runtime (s) per whole-model probe; ``calls``: its layer calls;
+    ``measured_s``: its measured runtime (s); ``reference``: the reference bundle's calibration (``None``:
+    the identity). Without a usable probe the reference's calibration comes back unscaled. Figures:
+    ``device_factor`` (``s``), ``leave_one_out_error`` (per probe, relative, ``s`` from the other probes),
+    ``leave_one_out_rms_log`` and ``widening_log`` (the log-width to add to the intervals; NaN below two
+    probes).
+    """
     sums, calls, measured = (np.asarray(v, dtype=np.float64) for v in (sums_s, calls, measured_s))
-    if len(sums) < 2:
-        return None, {"models": int(len(sums)), "note": "fewer than 2 whole-model probes: not calibrated"}
-    calibration = fit_calibration(sums, calls, measured)
-    figures: dict[str, Any] = {"models": int(len(sums))}
-    raw = sums / measured - 1.0
-    figures["sum_of_layers_error"] = [float(v) for v in raw]
-    if len(sums) >= 3:
-        loo = []
-        for i in range(len(sums)):
-            keep = np.arange(len(sums)) != i
-            cal = fit_calibration(sums[keep], calls[keep], measured[keep])
-            loo.append(float(cal.apply(sums[i], calls[i]) / measured[i] - 1.0))
-        figures["leave_one_out_error"] = loo
-        figures["leave_one_out_rms_log"] = float(np.sqrt(np.mean(np.log1p(np.array(loo)) ** 2)))
+    base = reference if reference is not None else IDENTITY
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_pred = base.apply(sums, calls)
+        log_ratio = np.log(measured / ref_pred)
+        raw = sums / measured - 1.0
+    ok = np.isfinite(log_ratio)
+    r = log_ratio[ok]
+    figures: dict[str, Any] = {
+        "models": int(len(sums)),
+        "form": "runtime = s * (a_ref * sum + b_ref * calls): the reference's calibration times a device "
+        "factor s fitted here",
+        "reference_calibration": reference.to_dict() if reference is not None else None,
+        "sum_of_layers_error": [_finite(v) for v in raw],
+        "reference_calibration_error": [_finite(v) for v in np.expm1(-log_ratio)],
+        "device_factor": None,
+        "leave_one_out_error": None,
+        "leave_one_out_rms_log": math.nan,
+        "widening_log": math.nan,
+    }
+    if len(r) == 0:
+        figures["note"] = "no whole-model probe measured: the reference's calibration, unscaled"
+        return reference, figures
+    log_s = float(np.median(r))  # the mean of two
+    scale = math.exp(log_s)
+    calibration = Calibration(a=scale * base.a, b_s=scale * base.b_s, fitted_rows=int(len(r)))
+    figures["device_factor"] = scale
+    if len(r) == 1:
+        figures["note"] = "one whole-model probe: its factor, no leave-one-out error"
+        return calibration, figures
+    loo_log = np.array([np.median(np.delete(r, i)) - r[i] for i in range(len(r))])  # log(pred/measured)
+    loo = np.full(len(sums), np.nan)
+    loo[ok] = np.expm1(loo_log)
+    figures["leave_one_out_error"] = [_finite(v) for v in loo]
+    figures["leave_one_out_rms_log"] = float(np.sqrt(np.mean(loo_log**2)))
+    if len(r) == 2:
+        figures["widening_log"] = float(np.std(r, ddof=1))
+        figures["widening_rule"] = "spread (sample standard deviation) of the two probes' log-ratios"
     else:
-        figures["leave_one_out_error"] = None
-        figures["leave_one_out_rms_log"] = math.nan
+        figures["widening_log"] = figures["leave_one_out_rms_log"]
+        figures["widening_rule"] = "rms log of the leave-one-probe-out error"
     return calibration, figures
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None

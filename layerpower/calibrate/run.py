@@ -1,7 +1,9 @@
 """``calibrate``: measure the probe set here within a budget, fit the correction, write this device's bundle.
 
 The bundle written keeps the reference bundle's regressors and adds the device correction
-(:mod:`layerpower.predictors.correction`) and a whole-model calibration fitted here; its manifest's
+(:mod:`layerpower.predictors.correction`) and the reference's whole-model calibration scaled by a device
+factor fitted here (:func:`layerpower.calibrate.fit.fit_whole`); its whole-model bands are the reference's
+widened in quadrature by the leave-one-probe-out error of that factor (:func:`widen_band`); its manifest's
 ``calibrated`` entry holds the provenance. It goes to ``<user data dir>/predictors/<device-id>/``
 (:mod:`layerpower.predictors.locations`) unless ``out`` says otherwise, never into the package's folder.
 """
@@ -88,12 +90,31 @@ def _whole_predictions(bundle: PredictorBundle) -> dict[str, tuple[float, int, A
     return out
 
 
+def widen_band(band: tuple[float, float], width: float) -> tuple[float, float]:
+    """A log-ratio band ``(lo, hi)`` widened by an independent log error ``width``, in quadrature.
+
+    Each side's distance from a pivot grows to ``sqrt(distance² + width²)``. The pivot is 0 when the band
+    holds it (``lo' = −sqrt(lo² + w²)``, ``hi' = sqrt(hi² + w²)``); for a band on one side of 0 it is the
+    band's end nearest 0, which then moves by ``width`` (``lo > 0``: ``lo' = lo − w``,
+    ``hi' = lo + sqrt((hi − lo)² + w²)``), so the result is continuous as an end crosses 0.
+    """
+    lo, hi = band
+    if not (math.isfinite(width) and width > 0):
+        return lo, hi
+    pivot = min(max(0.0, lo), hi)
+    return (
+        pivot - math.sqrt((pivot - lo) ** 2 + width**2),
+        pivot + math.sqrt((hi - pivot) ** 2 + width**2),
+    )
+
+
 def _widen(bands: dict[str, Any], width: float) -> dict[str, Any]:
+    """``bands`` with every finite whole-model band widened by ``width`` (log) (:func:`widen_band`)."""
     out = copy.deepcopy(bands)
     for quantity in (out.get("model") or {}).values():
         for key, band in quantity.items():
             if band and all(isinstance(v, float) and math.isfinite(v) for v in band):
-                quantity[key] = [band[0] - width, band[1] + width]
+                quantity[key] = list(widen_band((band[0], band[1]), width))
     return out
 
 
@@ -182,12 +203,16 @@ def calibrate(
         np.array([corrected[m][0] for m in names]),
         np.array([corrected[m][1] for m in names]),
         np.array([whole[m]["runtime_s"] for m in names]),
+        ref.calibration,
     )
     whole_figures["measured_runtime_s"] = {m: whole[m]["runtime_s"] for m in names}
     bundle.calibration = calibration
-    width = whole_figures.get("leave_one_out_rms_log", math.nan)
-    if not math.isfinite(width):
+    width = whole_figures.get("widening_log", math.nan)
+    if not math.isfinite(width):  # below two whole-model probes: the held-out layer-probe error
         width = abs(math.log1p(held["corrected"]["median_ape"] or 0.0))
+        whole_figures["widening_rule"] = (
+            "held-out median |error| of the layer probes (below two whole probes)"
+        )
     bundle.bands = _widen(ref.bands, width)
     probed_ops = set(layers["kind"].astype(str) + "/" + layers["layer_type"].astype(str))
     unprobed = sorted(f"other/{op}" for op in ref.layer_types if f"other/{op}" not in probed_ops)
@@ -201,7 +226,18 @@ def calibrate(
     if unprobed:
         uncalibrated.append(f"operations without probes take their kind's correction: {', '.join(unprobed)}")
     if calibration is None:
-        uncalibrated.append("whole-model calibration: fewer than 2 whole-model probes measured")
+        uncalibrated.append(
+            "whole-model calibration: none (no whole-model probe measured, none in the reference)"
+        )
+    elif calibration is ref.calibration:
+        uncalibrated.append(
+            "whole-model calibration: no whole-model probe measured; the reference's, without a device factor"
+        )
+    elif len(names) == 1:
+        uncalibrated.append(
+            "whole-model calibration: the device factor from one whole-model probe; the interval widening "
+            "from the held-out layer probes"
+        )
     bundle.calibrated = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "device": device,

@@ -127,3 +127,30 @@ def test_power_is_corrected_only_from_a_sensor(reference_bundle, monkeypatch, tm
     assert not bundle.is_estimate and bundle.power_source == "rapl"
     shift = bundle.correction.power["*"][0]
     assert math.exp(shift) == pytest.approx(1.3, rel=0.05)
+
+
+def test_whole_model_calibration_scales_the_reference_and_widens_in_quadrature(
+    reference_bundle, fake_sampled, tmp_path
+):
+    from layerpower.calibrate.run import widen_band
+    from layerpower.predictors.calibration import IDENTITY
+
+    calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    bundle, ref = load_bundle(tmp_path / "b"), load_bundle(reference_bundle)
+    info = bundle.calibrated
+    assert info["held_out_probe_error"]["variant"] in (
+        "per-group only",
+        "with roofline ratio",
+    )  # per-kind SPEED
+    whole = info["whole_model"]
+    scale = whole["device_factor"]
+    form = ref.calibration or IDENTITY
+    assert bundle.calibration.a == pytest.approx(scale * form.a)
+    assert bundle.calibration.b_s == pytest.approx(scale * form.b_s)
+    assert len(whole["leave_one_out_error"]) == 3
+    width = info["interval_widening_log"]
+    assert width == pytest.approx(whole["leave_one_out_rms_log"]) and width > 0
+    for quantity, bands in ref.bands["model"].items():
+        for label, band in bands.items():
+            expected = widen_band((band[0], band[1]), width)
+            assert bundle.bands["model"][quantity][label] == pytest.approx(list(expected))
