@@ -13,7 +13,7 @@
      fitted to the probes' reference predictions and to their targets here.
 
    The probes are split (fit on :data:`FIT_SHARE`, error on the rest). The variant kept is the simplest whose
-   held-out median |error| is within :data:`SIMPLER_MARGIN` (one percentage point) of the best variant's:
+   held-out median |log(pred/measured)| is within :data:`SIMPLER_MARGIN` (about one per cent) of the best's:
    probes are noisy, and a fitted shift or slope that does not clearly lower the held-out error only adds its
    own error. It is refitted on all probes; its name is ``figures["variant"]``.
 3. Power, only where the probes' power came from a sensor: a shrunk per-kind log-ratio.
@@ -97,13 +97,29 @@ def _fit(
 
 def _figures(measured: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     m = regression_metrics(measured, predicted)
-    return {"n": m["n"], "median_ape": m["median_ape"], "within_10": m["within_10"], "mape": m["mape"]}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logs = np.abs(
+            np.log(np.asarray(predicted, dtype=np.float64) / np.asarray(measured, dtype=np.float64))
+        )
+    logs = logs[np.isfinite(logs)]
+    return {
+        "n": m["n"],
+        "median_ape": m["median_ape"],
+        "median_abs_log": float(np.median(logs)) if len(logs) else math.nan,
+        "within_10": m["within_10"],
+        "mape": m["mape"],
+    }
 
 
 def choose_variant(variants: dict[str, dict[str, float]], margin: float = SIMPLER_MARGIN) -> str:
-    """The simplest of :data:`VARIANTS` whose held-out ``median_ape`` is within ``margin`` of the lowest
-    (``per-group only`` when none has a finite error)."""
-    errors = {name: variants[name]["median_ape"] for name in VARIANTS if name in variants}
+    """The simplest of :data:`VARIANTS` whose held-out ``median_abs_log`` (median |log(pred/measured)|:
+    symmetric, so a missed device factor shows as much as a fitted one's noise) is within ``margin`` of the
+    lowest (``per-group only`` when none has a finite error)."""
+    errors = {
+        name: variants[name].get("median_abs_log", variants[name]["median_ape"])
+        for name in VARIANTS
+        if name in variants
+    }
     finite = [e for e in errors.values() if e is not None and math.isfinite(e)]
     if not finite:
         return "per-group only"

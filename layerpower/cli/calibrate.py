@@ -92,11 +92,12 @@ def format_calibration(result: CalibrationResult) -> str:
         f"held-out probes ({held['split']}): median |error| {_pct(held['reference_uncorrected']['median_ape'])} "
         f"uncorrected -> {_pct(held['corrected']['median_ape'])} corrected; within 10% "
         f"{_pct(held['reference_uncorrected']['within_10'])} -> {_pct(held['corrected']['within_10'])}",
-        f"roofline ratio used: {'yes' if result.bundle.correction and result.bundle.correction.use_roofline else 'no'}",
+        f"layer correction kept: {held.get('variant', 'per-group only')} (the simplest within 1% of the best "
+        "held-out error)",
         (
             f"whole model: runtime = {cal.a:.4g} x sum + {cal.b_s * 1e6:.3g} us x calls"
             if cal
-            else "whole model: not calibrated (fewer than 2 whole-model probes)"
+            else "whole model: not calibrated (no whole-model probe measured and none in the reference)"
         ),
     ]
     lines += [f"note: {n}" for n in result.notes]
