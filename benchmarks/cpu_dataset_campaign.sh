@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 OUT=${1:-training_data}
 BIN=${BIN:-.venv/bin}
 RESUME=${RESUME:-}
-SAMPLED_N=${SAMPLED_N:-600}
+SAMPLED_N=${SAMPLED_N:-3000}
 LOG=${LOG:-campaign.log}
 TRANSFORMERS=${TRANSFORMERS:-"vit_b_16 swin_t bert_base_like@seq=128 bert_base_like@seq=512 gpt2_small_like@seq=128 gpt2_small_like@seq=512"}
 

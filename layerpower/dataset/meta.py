@@ -68,6 +68,30 @@ def meta_configs(meta: dict[str, Any] | None) -> set[tuple[int, str]] | None:
     return complete
 
 
+def _attributed(frame: pd.DataFrame, listed: dict[int, set[tuple[int, str]]]) -> np.ndarray:
+    """Rows whose ``batch_size`` is no configuration's but whose layer call belongs to complete ones.
+
+    A row's ``batch_size`` is its layer's leading dimension, which need not be the configuration's: the
+    attention of a windowed transformer multiplies (batch × windows) rows, a position embedding has batch 1
+    in every configuration. Each configuration profiles every layer call once, so a call (``layer_name``,
+    ``call_index``, ``dtype``) with as many rows in a file as that file lists complete configurations of
+    the dtype was profiled in complete configurations only: its rows are kept."""
+    if "layer_name" not in frame.columns or "call_index" not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    complete = {
+        (i, dtype): sum(1 for _, d in configs if d == dtype)
+        for i, configs in listed.items()
+        for dtype in {d for _, d in configs}
+    }
+    group = [FILE_COLUMN, "layer_name", "call_index", "dtype"]
+    counts = frame.groupby(group, sort=False, dropna=False)["batch_size"].transform("size").to_numpy()
+    expected = np.array(
+        [complete.get((int(f), str(d)), -1) for f, d in zip(frame[FILE_COLUMN], frame["dtype"], strict=True)]
+    )
+    named = frame["layer_name"].astype(str).to_numpy() != ""
+    return named & (counts == expected)
+
+
 def drop_incomplete_configs(table: LoadedTable) -> None:
     """Leave out rows of configurations that meta.json does not list as complete (an interrupted profile)."""
     listed = {i: meta_configs(source.meta) for i, source in enumerate(table.files)}
@@ -81,6 +105,7 @@ def drop_incomplete_configs(table: LoadedTable) -> None:
     ).astype({FILE_COLUMN: "int64", "batch_size": "Int64", "dtype": str})
     rows = frame[keys].astype({"batch_size": "Int64", "dtype": str})
     found = rows.merge(allowed.assign(_complete=True), how="left", on=keys)["_complete"].notna().to_numpy()
+    found = found | _attributed(frame, listed)
     drop = np.isin(frame[FILE_COLUMN].to_numpy(), list(listed)) & ~found
     if not drop.any():
         return

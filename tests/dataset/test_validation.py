@@ -266,3 +266,25 @@ def test_profiler_meta_layout(conv_file: Path) -> None:
     meta["device_id"] = "another-gpu"
     meta_path.write_text(json.dumps(meta))
     assert "'test-gpu' disagrees with" in _error(conv_file)
+
+
+def test_rows_of_a_layer_whose_leading_dim_is_not_the_batch(conv_file: Path) -> None:
+    """A windowed layer's rows carry (batch x windows) as batch_size: kept when every configuration is complete."""
+    frame = pd.read_csv(conv_file, dtype=str, keep_default_na=False)
+    configs = sorted({int(b) for b in frame["batch_size"]})
+    meta_path = conv_file.parent / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"schema_version": 1}
+    meta["configs"] = {f"b{b}-float32": {"batch_size": b, "dtype": "float32"} for b in configs}
+    meta_path.write_text(json.dumps(meta))
+    first = frame["layer_name"].iloc[0]
+    windows = frame["layer_name"] == first
+    assert windows.sum() == len(configs)  # one row of this call per configuration
+    frame.loc[windows, "batch_size"] = [str(64 * b) for b in configs]
+    frame.to_csv(conv_file, index=False)
+    data = DatasetBuilder().merge_feature_data([conv_file])
+    assert len(data.frame) == len(frame) and not data.notes
+    # with one configuration missing from meta.json, that call's rows cannot be attributed: left out
+    meta["configs"] = {f"b{configs[0]}-float32": {"batch_size": configs[0], "dtype": "float32"}}
+    meta_path.write_text(json.dumps(meta))
+    kept = DatasetBuilder().merge_feature_data([conv_file]).frame
+    assert first not in set(kept["layer_name"]) and set(kept["batch_size"]) == {configs[0]}
