@@ -1,5 +1,9 @@
 """Fit what differs between this device and the reference bundle's, from the probes measured here.
 
+0. Where the reference bundle holds its own measurements of the probes
+   (:mod:`layerpower.calibrate.reference`), each probe is a pair and the correction below is fitted to the
+   ratio of the two measurements (``figures["pairing"]``); otherwise to the ratio of the measurement here to
+   the reference regressors' prediction, which carries their error on sampled layers too.
 1. The probe layers' target here is their isolated runtime times the reference's context factor
    (``training_data.context`` in its manifest: in-context / isolated per kind/op; 1 when absent, and then the
    whole-model calibration absorbs the gap).
@@ -47,6 +51,8 @@ SPLIT_SEED = 7
 VARIANTS: tuple[str, ...] = ("none", "global shift", "per-group only", "with roofline ratio")
 #: a simpler variant is kept when its held-out median |error| is at most this much (a fraction) above the best
 SIMPLER_MARGIN = 0.01
+#: fewest probes with the reference's own measurement for a paired fit
+MIN_PAIRS = 12
 
 
 def probe_target(reference: PredictorBundle, probes: pd.DataFrame) -> np.ndarray:
@@ -132,9 +138,20 @@ def fit_device(
 ) -> tuple[DeviceCorrection, dict[str, Any]]:
     """The correction of ``device_id`` over ``reference`` and its held-out figures (fractions); the variant
     kept is ``figures["variant"]`` (see the module docstring)."""
+    from layerpower.calibrate.reference import paired_isolated
+
     frame = probes.reset_index(drop=True)
     ref_t = reference.routers["runtime_s"].predict(frame)
     target = probe_target(reference, frame)
+    # the reference's own measurement of each probe, in context as the target is: pairs, when it has them
+    isolated = pd.to_numeric(frame["runtime_isolated_s"], errors="coerce").to_numpy(dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ref_measured = paired_isolated(reference, frame) * target / isolated
+    paired = np.isfinite(ref_measured) & (ref_measured > 0)
+    pairing = "against the reference regressors' predictions of the probes"
+    if paired.sum() >= MIN_PAIRS:
+        ref_t = np.where(paired, ref_measured, np.nan)
+        pairing = f"paired: {int(paired.sum())} probes measured on the reference device too"
     ok = np.isfinite(ref_t) & (ref_t > 0) & np.isfinite(target) & (target > 0)
     frame, ref_t, target = frame.loc[ok].reset_index(drop=True), ref_t[ok], target[ok]
     n = len(frame)
@@ -151,6 +168,7 @@ def fit_device(
     correction = _fit(reference, frame, ref_t, target, device_id, chosen)
     figures: dict[str, Any] = {
         "split": f"{int(fit_mask.sum())} probes fitted, {int(held.sum())} held out (seed {SPLIT_SEED})",
+        "pairing": pairing,
         "reference_uncorrected": _figures(target[held], ref_t[held]),
         "corrected": variants[chosen],
         "variant": chosen,

@@ -199,13 +199,29 @@ def calibrate(
     )
     corrected = _whole_predictions(bundle)
     names = list(whole)
+    measured = np.array([whole[m]["runtime_s"] for m in names], dtype=np.float64)
+    calls = np.array([corrected[m][1] for m in names], dtype=np.float64)
+    # paired with the reference's own measurement of each probe model: take the reference's error on that
+    # model out, so that only the device difference the layer correction missed is fitted
+    from layerpower.calibrate.reference import paired_whole
+
+    there = paired_whole(ref, names)
+    if len(names) and np.isfinite(there).all():
+        ref_sums = np.array([whole_pred[m] for m in names], dtype=np.float64)
+        ref_pred = ref.calibration.apply(ref_sums, calls) if ref.calibration else ref_sums
+        fitted_on = measured * ref_pred / there
+        whole_pairing = "paired: measured here x (reference prediction / reference measurement) per probe"
+    else:
+        fitted_on = measured
+        whole_pairing = "against the reference's predictions of the probe models"
     calibration, whole_figures = fit_whole(
-        np.array([corrected[m][0] for m in names]),
-        np.array([corrected[m][1] for m in names]),
-        np.array([whole[m]["runtime_s"] for m in names]),
-        ref.calibration,
+        np.array([corrected[m][0] for m in names]), calls, fitted_on, ref.calibration
     )
+    whole_figures["pairing"] = whole_pairing
     whole_figures["measured_runtime_s"] = {m: whole[m]["runtime_s"] for m in names}
+    whole_figures["reference_measured_runtime_s"] = {
+        m: float(t) for m, t in zip(names, there, strict=True) if math.isfinite(t)
+    }
     bundle.calibration = calibration
     width = whole_figures.get("widening_log", math.nan)
     if not math.isfinite(width):  # below two whole-model probes: the held-out layer-probe error

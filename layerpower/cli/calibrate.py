@@ -40,6 +40,14 @@ def _pct(value: Any) -> str:
     default=None,
     help="The bundle to calibrate [default: the one shipped with the package].",
 )
+@click.option(
+    "--record-reference",
+    "record",
+    type=click.Path(file_okay=False, exists=True, path_type=str),
+    default=None,
+    help="Instead: measure the whole probe set here and store it in this trained bundle of this "
+    "machine, so that calibrations from it are paired (no budget).",
+)
 @power_source_option()
 @progress_option()
 @user_errors
@@ -48,6 +56,7 @@ def calibrate(
     budget_s: float,
     out: str | None,
     reference: str | None,
+    record: str | None,
     power_source: str | None,
     progress: bool,
 ) -> None:
@@ -71,6 +80,15 @@ def calibrate(
         bar.update(done - bar.n)
 
     try:
+        if record is not None:
+            from layerpower.calibrate.reference import record_reference_probes
+
+            entry = record_reference_probes(record, device, power_source=power_source, progress=report)
+            click.echo(
+                f"recorded {len(entry['layers'])} of {entry['planned']} layer probes and "
+                f"{len(entry['whole'])} whole models ({entry['cpu_model']}) into {record}"
+            )
+            return
         result = run(device, budget_s, out, reference, power_source=power_source, progress=report)
     finally:
         for bar in bars.values():

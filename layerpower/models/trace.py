@@ -8,7 +8,7 @@ Layer calls are
 
 * leaf module calls: a module without children, or one of :data:`OPAQUE_MODULES` whose children are not
   called as modules (``nn.MultiheadAttention``); named by the module's qualified name. Pass-through modules
-  (:func:`is_passthrough`: ``Identity``, ``Flatten``, ``Unflatten``, torchvision's ``Permute``) are not
+  (:func:`is_passthrough`: ``Identity``, ``Flatten``, ``Unflatten``, torchvision's ``Permute`` and ``SwapAxes``: views) are not
   layer calls, and neither is anything inside them; nor are eval-mode identities: dropout of every variant
   and torchvision's ``StochasticDepth`` modules, and functional dropouts called with ``training=False``.
 * functional ops (:data:`layerpower.models.ops.COUNTED_OPS`) called while no leaf module executes, seen
@@ -71,10 +71,11 @@ def _passthrough_types() -> tuple[type[nn.Module], ...]:
     # runs in eval mode: identities, not layers (they cost nothing and are never "unseen")
     types: list[type[nn.Module]] = [nn.Identity, nn.Flatten, nn.Unflatten, nn.modules.dropout._DropoutNd]
     try:
+        from torchvision.models.maxvit import SwapAxes
         from torchvision.ops.misc import Permute
         from torchvision.ops.stochastic_depth import StochasticDepth
 
-        types += [Permute, StochasticDepth]
+        types += [Permute, SwapAxes, StochasticDepth]
     except ImportError:  # torchvision is optional for user models
         pass
     return tuple(types)

@@ -154,3 +154,38 @@ def test_whole_model_calibration_scales_the_reference_and_widens_in_quadrature(
         for label, band in bands.items():
             expected = widen_band((band[0], band[1]), width)
             assert bundle.bands["model"][quantity][label] == pytest.approx(list(expected))
+
+
+def test_reference_probes_recorded_on_the_reference_pair_the_calibration(
+    reference_bundle, fake_sampled, tmp_path, monkeypatch
+):
+    import shutil
+
+    from synthetic_layers import DEVICE
+
+    import layerpower.hardware as hardware
+    from layerpower.calibrate.reference import record_reference_probes
+
+    ref = tmp_path / "ref"
+    shutil.copytree(reference_bundle, ref)
+    with pytest.raises(BundleError, match="this machine is"):
+        record_reference_probes(ref)  # another device's bundle
+    real = hardware.device_id
+    monkeypatch.setattr(hardware, "device_id", lambda device="cpu": DEVICE)
+    entry = record_reference_probes(ref)
+    monkeypatch.setattr(hardware, "device_id", real)
+    assert len(entry["layers"]) == 120 and set(entry["whole"]) == set(probes.WHOLE_PROBES)
+    assert entry["seed"] == probes.PROBE_SEED and all(t > 0 for t in entry["layers"].values())
+    load_bundle(ref)  # still a verified bundle
+    # the same (fake) machine measured both sides: the pairs see no device difference
+    result = calibrate(budget_s=60, out=tmp_path / "b", reference=ref)
+    info = result.provenance
+    assert (
+        info["held_out_probe_error"]["pairing"] == "paired: 120 probes measured on the reference device too"
+    )
+    assert info["whole_model"]["pairing"].startswith("paired")
+    assert info["whole_model"]["device_factor"] == pytest.approx(1.0, rel=0.1)
+    frame = spec_frame(fake_specs(60, seed=3))
+    here = predict_layers(result.bundle, frame)["runtime_s"].to_numpy()
+    there = predict_layers(load_bundle(ref), frame)["runtime_s"].to_numpy()
+    assert abs(float(np.median(np.log(here / there)))) < 0.1

@@ -88,6 +88,26 @@ def test_a_device_factor_of_1_3_is_one_global_shift():
     assert figures["variants"]["none"]["median_ape"] > figures["corrected"]["median_ape"] + 0.01
 
 
+def test_paired_probes_see_the_device_through_the_regressors_error():
+    """The reference regressors miss each probe by ~30 % (log-normal); the reference measured the probes
+    too (2 % noise), and this device is 1.2x slower: pairs find the factor, predictions alone blur it."""
+    rng = np.random.default_rng(11)
+    probes = _probes(factor=1.0, noise=0.0, seed=6)
+    truth = probes["ref_t"].to_numpy()
+    probes["runtime_isolated_s"] = truth * 1.2 * rng.lognormal(0.0, 0.02, len(probes))
+    probes["ref_t"] = truth * rng.lognormal(0.0, 0.3, len(probes))  # what the regressors predict
+    probes["probe_key"] = [f"p{i}" for i in range(len(probes))]
+    there = truth * rng.lognormal(0.0, 0.02, len(probes))
+    reference = _reference()
+    _, unpaired = fit_device(reference, probes, "cpu-here-2c")
+    reference.manifest = {"reference_probes": {"layers": dict(zip(probes["probe_key"], there, strict=True))}}
+    correction, paired = fit_device(reference, probes, "cpu-here-2c")
+    assert paired["pairing"].startswith("paired: 300 probes") and unpaired["pairing"].startswith("against")
+    assert paired["variant"] == "global shift"
+    assert correction.groups["*"][0] == pytest.approx(math.log(1.2), abs=0.01)
+    assert paired["corrected"]["median_abs_log"] < 0.03 < unpaired["corrected"]["median_abs_log"]
+
+
 def test_per_kind_factors_keep_the_per_group_correction():
     probes = _probes(factor=1.0, noise=0.1, seed=5)
     speed = probes["kind"].map({"convolutional": 1.6, "dense": 2.0, "pooling": 1.25, "other": 0.8})

@@ -1,4 +1,4 @@
-"""The value pass: the share of subnormal inputs per layer call, as a feature."""
+"""The value pass (the share of subnormal inputs per layer call, as a feature) and view modules."""
 
 from __future__ import annotations
 
@@ -88,3 +88,25 @@ def test_rows_without_the_column_read_as_zero():
     assert np.all(transform(frame, spec)[:, column] == 0.0)
     with_share = frame.assign(subnormal_share=[0.25, np.nan])
     assert transform(with_share, spec)[:, column].tolist() == [0.25, 0.0]
+
+
+def test_view_modules_are_pass_through():
+    from torchvision.models.maxvit import SwapAxes
+    from torchvision.ops.misc import Permute
+
+    from layerpower.models.trace import is_passthrough
+
+    class Views(nn.Module):
+        input_shape = (4, 6)
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.swap = SwapAxes(1, 2)
+            self.permute = Permute([0, 2, 1])
+            self.proj = nn.Linear(4, 4)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.proj(self.permute(self.swap(x)))
+
+    assert is_passthrough(SwapAxes(1, 2)) and is_passthrough(Permute([0, 1]))
+    assert [s.name for s in extract_layers(Views(), values=False)] == ["proj"]
