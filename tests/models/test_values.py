@@ -103,7 +103,7 @@ def test_view_modules_are_pass_through():
             super().__init__()
             self.swap = SwapAxes(1, 2)
             self.permute = Permute([0, 2, 1])
-            self.proj = nn.Linear(4, 4)
+            self.proj = nn.Linear(6, 4)  # (4, 6) -> swapped (6, 4) -> permuted back (4, 6)
 
         def forward(self, x: torch.Tensor) -> torch.Tensor:
             return self.proj(self.permute(self.swap(x)))
