@@ -49,7 +49,7 @@ FIT_SHARE = 0.7
 SPLIT_SEED = 7
 #: the runtime correction variants, simplest first
 VARIANTS: tuple[str, ...] = ("none", "global shift", "per-group only", "with roofline ratio")
-#: a simpler variant is kept when its held-out median |error| is at most this much (a fraction) above the best
+#: a simpler variant is kept when its held-out median |log(pred/measured)| is at most this much above the best
 SIMPLER_MARGIN = 0.01
 #: fewest probes with the reference's own measurement for a paired fit
 MIN_PAIRS = 12
@@ -173,8 +173,8 @@ def fit_device(
         "corrected": variants[chosen],
         "variant": chosen,
         "variant_rule": (
-            f"the simplest of {', '.join(VARIANTS)} whose held-out median |error| is within "
-            f"{100 * SIMPLER_MARGIN:g} percentage point(s) of the best"
+            f"the simplest of {', '.join(VARIANTS)} whose held-out median |log(pred/measured)| is within "
+            f"{SIMPLER_MARGIN:g} of the best"
         ),
         "variants": variants,
         "per_kind": {},

@@ -24,6 +24,7 @@ import numpy as np
 from layerpower.calibrate import probes as P
 from layerpower.errors import BundleError, LayerpowerError
 from layerpower.predictors.bundle import MANIFEST, PredictorBundle, load_bundle, read_manifest, save_bundle
+from layerpower.predictors.calibration import IDENTITY
 
 #: fewest layer probes a correction is fitted on
 MIN_LAYER_PROBES = 12
@@ -208,7 +209,7 @@ def calibrate(
     there = paired_whole(ref, names)
     if len(names) and np.isfinite(there).all():
         ref_sums = np.array([whole_pred[m] for m in names], dtype=np.float64)
-        ref_pred = ref.calibration.apply(ref_sums, calls) if ref.calibration else ref_sums
+        ref_pred = (ref.calibration or IDENTITY).apply(ref_sums, calls)
         fitted_on = measured * ref_pred / there
         whole_pairing = "paired: measured here x (reference prediction / reference measurement) per probe"
     else:

@@ -46,8 +46,8 @@ OTHER_FEATURES_EXTENDED: list[str] = [*OTHER_FEATURES, *_WORK]
 #: features of the values a layer sees rather than of its shapes (:mod:`layerpower.models.values`): the
 #: share of subnormal inputs. Optional in every file: a row without it (older data, layers measured alone
 #: on random inputs) reads as the default here.
-VALUE_FEATURES: list[str] = ["subnormal_share"]
 OPTIONAL_FEATURES: dict[str, float] = {"subnormal_share": 0.0}
+VALUE_FEATURES: list[str] = list(OPTIONAL_FEATURES)
 
 FEATURES_BY_KIND: dict[str, list[str]] = {
     "convolutional": CONV_FEATURES,

@@ -49,7 +49,7 @@ from layerpower.models.spec import (
     LayerSpec,
     feature_row,
 )
-from layerpower.models.trace import LayerCall, trace_layer_calls
+from layerpower.models.trace import LayerCall, tensors_in, trace_layer_calls
 from layerpower.models.zoo import ModelEntry, build_model, resolve_model
 
 _ZERO_FLOP_MODULES = ("StochasticDepth",)
@@ -195,27 +195,6 @@ def meta_copy(model: nn.Module) -> nn.Module:
 # -- one spec per call -----------------------------------------------------------------------------------
 
 
-def _tensors(value: Any) -> list[torch.Tensor]:
-    """The distinct tensors in nested tuples, lists and dicts, in order."""
-    out: list[torch.Tensor] = []
-    seen: set[int] = set()
-
-    def walk(item: Any) -> None:
-        if isinstance(item, torch.Tensor):
-            if id(item) not in seen:
-                seen.add(id(item))
-                out.append(item)
-        elif isinstance(item, (tuple, list)):
-            for inner in item:
-                walk(inner)
-        elif isinstance(item, dict):
-            for inner in item.values():
-                walk(inner)
-
-    walk(value)
-    return out
-
-
 def _nbytes(tensors: Sequence[torch.Tensor]) -> int:
     return sum(t.numel() * t.element_size() for t in tensors)
 
@@ -336,8 +315,8 @@ def spec_from_call(
     call: LayerCall, output: Any, counted_flops: int, dtype: str, model_name: str | None = None
 ) -> LayerSpec:
     """The :class:`LayerSpec` of one traced call (inside an ``on_exit`` callback, while ``call`` is live)."""
-    inputs = _tensors((call.args, call.kwargs))
-    outputs = _tensors(output)
+    inputs = tensors_in((call.args, call.kwargs))
+    outputs = tensors_in(output)
     in_shape = tuple(int(d) for d in inputs[0].shape) if inputs else ()
     out_shape = tuple(int(d) for d in outputs[0].shape) if outputs else ()
     extra: dict[str, Any] = {"parent": call.parent}

@@ -143,6 +143,27 @@ class Trace:
     ignored_ops: Counter[str]
 
 
+def tensors_in(value: Any) -> list[torch.Tensor]:
+    """The distinct tensors in nested tuples, lists and dicts, in order."""
+    out: list[torch.Tensor] = []
+    seen: set[int] = set()
+
+    def walk(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            if id(item) not in seen:
+                seen.add(id(item))
+                out.append(item)
+        elif isinstance(item, (tuple, list)):
+            for inner in item:
+                walk(inner)
+        elif isinstance(item, dict):
+            for inner in item.values():
+                walk(inner)
+
+    walk(value)
+    return out
+
+
 OnEnter = Callable[[LayerCall], None]
 OnExit = Callable[[LayerCall, Any], None]
 

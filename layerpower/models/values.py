@@ -14,6 +14,7 @@ replays) have none, and rows written before the feature existed read as 0
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from layerpower.models.trace import LayerCall, trace_layer_calls
+from layerpower.models.trace import LayerCall, tensors_in, trace_layer_calls
 
 #: the seed of the value pass's weights and inputs
 SEED = 0
@@ -44,14 +45,6 @@ def subnormal_share(tensors: Sequence[Any]) -> float:
     return subnormal / total if total else 0.0
 
 
-def _flat(value: Any) -> list[Any]:
-    if isinstance(value, (tuple, list)):
-        return [inner for item in value for inner in _flat(item)]
-    if isinstance(value, dict):
-        return [inner for item in value.values() for inner in _flat(item)]
-    return [value]
-
-
 def call_subnormal_shares(model: nn.Module, inputs: Any) -> dict[tuple[str, int], float]:
     """Per layer call ``(name, call_index)`` of one forward of ``model`` on ``inputs``: its subnormal share.
 
@@ -60,7 +53,7 @@ def call_subnormal_shares(model: nn.Module, inputs: Any) -> dict[tuple[str, int]
     shares: dict[tuple[str, int], float] = {}
 
     def on_enter(call: LayerCall) -> None:
-        share = subnormal_share(_flat((call.args, call.kwargs)))
+        share = subnormal_share(tensors_in((call.args, call.kwargs)))
         if share > 0:
             shares[(call.name, call.call_index)] = share
 
@@ -78,8 +71,29 @@ def model_subnormal_shares(
 
     A module is used as it is when its parameters have ``dtype`` (else a copy is converted); a module on
     another device is not run. A model that cannot run this pass (memory, a dtype the CPU lacks, an input
-    it rejects) gives no shares, with a warning: its calls then read as 0.
+    it rejects) gives no shares, with a warning: its calls then read as 0. A zoo name's shares are
+    measured once per process for each dtype and input (the profiler extracts every batch size).
     """
+    if isinstance(model_or_name, str):
+        shape = tuple(int(d) for d in input_shape) if input_shape is not None else None
+        return dict(_zoo_shares(model_or_name, dtype, shape, input_dtype))
+    return _measure(model_or_name, dtype, input_shape, input_dtype)
+
+
+@functools.lru_cache(maxsize=16)
+def _zoo_shares(
+    name: str, dtype: str, input_shape: tuple[int, ...] | None, input_dtype: str | None
+) -> dict[tuple[str, int], float]:
+    return _measure(name, dtype, input_shape, input_dtype)
+
+
+def _measure(
+    model_or_name: str | nn.Module,
+    dtype: str,
+    input_shape: Sequence[int] | None,
+    input_dtype: str | None,
+) -> dict[tuple[str, int], float]:
+    """The value pass itself (see :func:`model_subnormal_shares`)."""
     import copy
 
     from layerpower.models.dtypes import torch_dtype
