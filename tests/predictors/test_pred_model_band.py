@@ -77,7 +77,7 @@ def test_a_run_with_an_unseen_op_does_not_drag_the_model_band(evaluation):
 
 
 def test_the_band_uses_every_run_when_too_few_are_fully_priced(evaluation):
-    from layerpower.predictors.evaluation import _summary
+    from layerpower.predictors.model_runs import model_summary as _summary
 
     table = evaluation.models.assign(in_band=False)  # no run fully priced
     summary, bands = _summary(table, evaluation.coverage)
