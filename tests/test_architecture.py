@@ -128,3 +128,16 @@ def test_imports_point_down(path: Path) -> None:
         if area_of(target) not in allowed and target != "layerpower.__version__"
     ]
     assert not wrong, f"{source} may import only {sorted(allowed)}: " + "; ".join(wrong)
+
+
+#: the longest a module may grow before it is split by job (the house style)
+MAX_MODULE_LINES = 450
+
+
+def test_no_module_is_over_the_line_limit() -> None:
+    long = {
+        str(path.relative_to(PACKAGE.parent)): n
+        for path in MODULES
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > MAX_MODULE_LINES
+    }
+    assert not long, f"split these modules by job (over {MAX_MODULE_LINES} lines): {long}"

@@ -3,6 +3,7 @@
 from layerpower.config.features import (
     ATTENTION_FEATURES,
     ATTENTION_FEATURES_EXTENDED,
+    ATTENTION_FIELDS,
     CONV_FEATURES,
     CONV_FEATURES_EXTENDED,
     DENSE_FEATURES,
@@ -27,6 +28,7 @@ from layerpower.config.vocab import LAYER_KINDS
 
 __all__ = [
     "ATTENTION_FEATURES",
+    "ATTENTION_FIELDS",
     "ATTENTION_FEATURES_EXTENDED",
     "CONV_FEATURES",
     "CONV_FEATURES_EXTENDED",

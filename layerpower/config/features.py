@@ -21,10 +21,10 @@ CONV_FEATURES: list[str] = [
 ]
 POOLING_FEATURES: list[str] = ["batch_size", *_SIZES, "kernel_0", "kernel_1", "stride_0", "stride_1"]
 DENSE_FEATURES: list[str] = ["batch_size", "input_size", "output_size"]
-#: attention (``nn.MultiheadAttention``, ``F.scaled_dot_product_attention``): batch, query and key lengths
-#: (tokens), heads, head and embedding widths, and three 0/1 flags (causal, any mask, fused SDPA kernel)
-ATTENTION_FEATURES: list[str] = [
-    "batch_size",
+#: the geometry of one attention call (``LayerSpec.attention``, in this order): query and key lengths (tokens),
+#: heads, head width, embedding width (heads x head width for a functional call), and 0/1 flags: causal, any
+#: mask, the fused SDPA kernel
+ATTENTION_FIELDS: tuple[str, ...] = (
     "seq_q",
     "seq_k",
     "heads",
@@ -33,7 +33,9 @@ ATTENTION_FEATURES: list[str] = [
     "causal",
     "masked",
     "fused",
-]
+)
+#: attention (``nn.MultiheadAttention``, ``F.scaled_dot_product_attention``): batch and the geometry
+ATTENTION_FEATURES: list[str] = ["batch_size", *ATTENTION_FIELDS]
 #: ``other`` layers (norms, activations, adds, ...): sizes only; ``layer_type`` is added as a categorical.
 OTHER_FEATURES: list[str] = ["batch_size", *_SIZES]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerpower.config import LAYER_COLUMNS, LAYER_KINDS, MODEL_COLUMNS, SCHEMA_VERSION
+from layerpower.config import ATTENTION_FIELDS, LAYER_COLUMNS, LAYER_KINDS, MODEL_COLUMNS, SCHEMA_VERSION
 
 #: schema versions this reader understands
 KNOWN_SCHEMA_VERSIONS: frozenset[int] = frozenset({SCHEMA_VERSION})
@@ -48,14 +48,7 @@ INT_COLUMNS: frozenset[str] = frozenset(
         "dilation_0",
         "dilation_1",
         "groups",
-        "seq_q",
-        "seq_k",
-        "heads",
-        "head_dim",
-        "embed_dim",
-        "causal",
-        "masked",
-        "fused",
+        *ATTENTION_FIELDS,
         "flops",
         "params",
         "bytes_read",

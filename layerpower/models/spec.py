@@ -11,6 +11,8 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from layerpower.config.features import ATTENTION_FIELDS
+
 KIND_CONVOLUTIONAL = "convolutional"
 KIND_POOLING = "pooling"
 KIND_DENSE = "dense"
@@ -89,20 +91,6 @@ class LayerSpec:
         out["batch_size"] = self.batch_size
         out["arithmetic_intensity"] = self.arithmetic_intensity
         return out
-
-
-#: the fields of ``LayerSpec.attention``: query and key lengths (tokens), heads, head width, embedding width
-#: (heads x head width for a functional call), and 0/1 flags: causal, any mask, the fused SDPA kernel
-ATTENTION_FIELDS: tuple[str, ...] = (
-    "seq_q",
-    "seq_k",
-    "heads",
-    "head_dim",
-    "embed_dim",
-    "causal",
-    "masked",
-    "fused",
-)
 
 
 def _three(dims: tuple[int, ...]) -> tuple[int, int, int]:
