@@ -22,6 +22,9 @@ from layerpower.errors import LayerpowerError
 INSTALL_HINT = "pip install 'layerpower[cluster]'"
 #: retries of a task whose node died or that raised, before it is recorded as failed
 DEFAULT_RETRIES = 2
+#: the raylet setting of its workers' niceness: Ray's default, 15, lets any other process on the node take
+#: the CPU from a measurement, so a local instance is started at 0 (start a cluster with it set to 0 too)
+WORKER_NICENESS_ENV = "RAY_worker_niceness"
 
 
 def require_ray() -> Any:
@@ -52,10 +55,17 @@ def connect(address: str | None = "local", *, num_cpus: int | None = None) -> It
         kwargs.update(num_cpus=num_cpus, runtime_env={"env_vars": env})
     else:
         kwargs["address"] = address
+    local = "address" not in kwargs
+    previous = os.environ.get(WORKER_NICENESS_ENV)
+    if local and previous is None:
+        os.environ[WORKER_NICENESS_ENV] = "0"  # read by the raylet this init starts
     try:
         ray.init(**kwargs)
     except ConnectionError as exc:
         raise LayerpowerError(f"cannot connect to the Ray cluster at {address!r}: {exc}") from None
+    finally:
+        if local and previous is None:
+            os.environ.pop(WORKER_NICENESS_ENV, None)
     try:
         yield ray
     finally:
@@ -63,8 +73,10 @@ def connect(address: str | None = "local", *, num_cpus: int | None = None) -> It
 
 
 def node_facts() -> dict[str, Any]:
-    """Where this code runs: hostname, and the Ray node id when inside a Ray worker."""
-    facts: dict[str, Any] = {"hostname": socket.gethostname()}
+    """Where this code runs: hostname, the process's niceness (a Ray worker's is the cluster's
+    ``RAY_worker_niceness``; above 0, other processes on the node take the CPU from a measurement), and the
+    Ray node id when inside a Ray worker."""
+    facts: dict[str, Any] = {"hostname": socket.gethostname(), "niceness": os.nice(0)}
     ray = sys.modules.get("ray")
     if ray is not None and ray.is_initialized():
         with contextlib.suppress(Exception):
@@ -105,6 +117,7 @@ def run_tasks(
     progress: bool = True,
     desc: str = "tasks",
     on_result: Callable[[TaskResult], None] | None = None,
+    warm_up: bool = True,
 ) -> list[TaskResult]:
     """Run ``func(item)`` for every item as one Ray task each; return the results in item order.
 
@@ -113,6 +126,8 @@ def run_tasks(
     each task ends (write its files there). One tqdm bar on stderr counts the tasks, failures in its
     postfix. An interrupt (Ctrl-C) collects what has already finished, cancels the rest and re-raises.
     Ray must be connected (:func:`connect`); ``func`` must be importable on the nodes (module level).
+    With ``warm_up``, one task of the same size first loads ``func`` on a worker, so the first measured
+    task does not share the node with worker start-up and imports; a worker niceness above 0 is warned of.
     """
     ray = require_ray()
     from tqdm import tqdm
@@ -121,6 +136,8 @@ def run_tasks(
         num_cpus=num_cpus, num_gpus=num_gpus, max_retries=retries, retry_exceptions=retries > 0
     )
     func_ref = ray.put(func)  # shipped once, not once per task
+    if warm_up and items:
+        _warm_up(ray, func_ref, num_cpus, num_gpus)
     index = {remote.remote(func_ref, item): i for i, item in enumerate(items)}
     pending = list(index)
     results: list[TaskResult | None] = [None] * len(items)
@@ -164,6 +181,26 @@ def _call(func: Callable[[Any], Any], item: Any) -> Any:
     return func(item)
 
 
+def _loaded(func: Callable[[Any], Any]) -> dict[str, Any]:
+    return node_facts()  # ``func`` arrived deserialised: its module is imported on this worker
+
+
+def _warm_up(ray: Any, func_ref: Any, num_cpus: float, num_gpus: float) -> None:
+    """Run one task of the measurement's size that only loads the function; warn of a niceness above 0."""
+    warm = ray.remote(_loaded).options(num_cpus=num_cpus, num_gpus=num_gpus, max_retries=0)
+    try:
+        facts = ray.get(warm.remote(func_ref))
+    except Exception:  # the measured tasks report their own errors
+        return
+    niceness = int(facts.get("niceness", 0))
+    if niceness > 0:
+        print(
+            f"warning: Ray workers run at niceness {niceness}, so other processes on a node take the CPU "
+            f"from a measurement; start the cluster with {WORKER_NICENESS_ENV}=0 (ray start)",
+            file=sys.stderr,
+        )
+
+
 def _cause(exc: BaseException) -> str:
     """What went wrong in a task: the original exception of a RayTaskError, else the Ray error itself."""
     cause = getattr(exc, "cause", None)
@@ -196,7 +233,11 @@ def ray_map(
         size = max(1, -(-len(items) // (cpus * chunks_per_cpu)))
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         done = run_tasks(
-            functools.partial(_apply_chunk, func), chunks, progress=progress, desc="reading runs"
+            functools.partial(_apply_chunk, func),
+            chunks,
+            progress=progress,
+            desc="reading runs",
+            warm_up=False,
         )
     failed = [r for r in done if not r.ok]
     if failed:

@@ -80,6 +80,12 @@ RAY_HELPERS = textwrap.dedent(
         if item % 2:
             raise ValueError(f"item {item} is odd")
         return item * 10
+
+
+    def niceness(item):
+        import os
+
+        return os.nice(0)
     """
 )
 
@@ -105,6 +111,20 @@ def test_run_tasks_records_a_raising_task_and_finishes_the_rest(cluster: str) ->
     assert [r.value for r in results if r.ok] == [0, 20]
     assert "ValueError: item 1 is odd" in results[1].error
     assert len(seen) == 4
+
+
+def test_warm_up_warns_of_workers_that_run_below_normal_priority(
+    cluster: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # the fixture's bare ray.init keeps Ray's own worker niceness (15 unless the environment sets it)
+    helpers = __import__(cluster)
+    results = run_tasks(helpers.niceness, [0], progress=False)
+    niceness = results[0].value
+    err = capsys.readouterr().err
+    assert (f"Ray workers run at niceness {niceness}" in err) == (niceness > 0)
+    assert ("RAY_worker_niceness=0" in err) == (niceness > 0)
+    run_tasks(helpers.niceness, [0], progress=False, warm_up=False)
+    assert "niceness" not in capsys.readouterr().err
 
 
 def test_experiment_sweep_matches_local_then_fault_and_resume(
