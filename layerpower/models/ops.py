@@ -45,6 +45,28 @@ DENSE_OPS: frozenset[str] = frozenset({"linear", "matmul", "mm", "bmm", "addmm",
 #: functional attention (kind ``attention``)
 ATTENTION_OPS: frozenset[str] = frozenset({"scaled_dot_product_attention"})
 
+#: ops that only move (or, in eval mode, pass through) data: no arithmetic, so no element-count FLOPs
+DATA_MOVEMENT_OPS: frozenset[str] = frozenset(
+    {
+        "cat",
+        "concat",
+        "concatenate",
+        "stack",
+        "pad",
+        "roll",
+        "pixel_shuffle",
+        "pixel_unshuffle",
+        "channel_shuffle",
+        "dropout",
+        "dropout1d",
+        "dropout2d",
+        "dropout3d",
+        "alpha_dropout",
+        "embedding",
+        "clone",
+    }
+)
+
 #: element-wise arithmetic, activations, normalisation, reductions, data movement and lookups
 #: (kind ``other``; ``multi_head_attention_forward`` called outside a module stays ``other``)
 OTHER_OPS: frozenset[str] = frozenset(
@@ -121,24 +143,9 @@ OTHER_OPS: frozenset[str] = frozenset(
         "logsumexp",
         "multi_head_attention_forward",
         # data movement and resampling
-        "cat",
-        "concat",
-        "concatenate",
-        "stack",
-        "pad",
-        "roll",
+        *DATA_MOVEMENT_OPS,
         "interpolate",
         "upsample",
-        "pixel_shuffle",
-        "pixel_unshuffle",
-        "channel_shuffle",
-        "dropout",
-        "dropout1d",
-        "dropout2d",
-        "dropout3d",
-        "alpha_dropout",
-        "embedding",
-        "clone",
     }
 )
 
@@ -222,27 +229,6 @@ SHAPE_OPS: frozenset[str] = frozenset(
     }
 )
 
-#: ops that only move (or, in eval mode, pass through) data: no arithmetic, so no element-count FLOPs
-DATA_MOVEMENT_OPS: frozenset[str] = frozenset(
-    {
-        "cat",
-        "concat",
-        "concatenate",
-        "stack",
-        "pad",
-        "roll",
-        "pixel_shuffle",
-        "pixel_unshuffle",
-        "channel_shuffle",
-        "dropout",
-        "dropout1d",
-        "dropout2d",
-        "dropout3d",
-        "alpha_dropout",
-        "embedding",
-        "clone",
-    }
-)
 
 #: functional dropouts: identities when called with ``training=False`` (every caller in eval mode)
 DROPOUT_OPS: frozenset[str] = frozenset(

@@ -71,15 +71,33 @@ class DecoderBlock(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
-class BertBaseLike(nn.Module):
+class _TokenModel(nn.Module):
+    """Token ids ``(N, seq_len)`` in: a token embedding and a learned position table of ``positions``
+    entries (at least ``seq_len``), shared by the two reference models."""
+
+    input_dtype = "int64"
+
+    def __init__(self, seq_len: int, width: int, vocab_size: int, positions: int) -> None:
+        super().__init__()
+        seq_len = int(seq_len)
+        self.input_shape = (seq_len,)
+        self.vocab_size = int(vocab_size)
+        self.tokens = nn.Embedding(vocab_size, width)
+        self.positions = nn.Embedding(max(positions, seq_len), width)
+        self.register_buffer("position_ids", torch.arange(seq_len).unsqueeze(0), persistent=False)
+
+    def embed(self, ids: torch.Tensor) -> torch.Tensor:
+        """Token plus position embeddings of ``ids``, ``(N, T, width)``."""
+        return self.tokens(ids) + self.positions(self.position_ids[:, : ids.shape[1]])
+
+
+class BertBaseLike(_TokenModel):
     """An encoder shaped like BERT-base: token + position embeddings, LayerNorm, ``layers`` post-norm blocks.
 
     Shaped like, not the trained model; random weights. Input: token ids ``(N, seq_len)``; output: hidden
     states ``(N, seq_len, width)`` (no pooler, no task head). The position table holds
     ``max(512, seq_len)`` entries (BERT-base has 512; longer sequences are allowed for sweeps).
     """
-
-    input_dtype = "int64"
 
     def __init__(
         self,
@@ -91,32 +109,25 @@ class BertBaseLike(nn.Module):
         ffn: int = 3072,
         vocab_size: int = BERT_VOCAB,
     ) -> None:
-        super().__init__()
-        self.input_shape = (int(seq_len),)
-        self.vocab_size = int(vocab_size)
-        self.tokens = nn.Embedding(vocab_size, width)
-        self.positions = nn.Embedding(max(512, int(seq_len)), width)
-        self.register_buffer("position_ids", torch.arange(int(seq_len)).unsqueeze(0), persistent=False)
+        super().__init__(seq_len, width, vocab_size, positions=512)
         self.norm = nn.LayerNorm(width, eps=1e-12)
         self.dropout = nn.Dropout(0.1)
         self.blocks = nn.ModuleList(EncoderBlock(width, heads, ffn) for _ in range(layers))
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
-        x = self.dropout(self.norm(self.tokens(ids) + self.positions(self.position_ids[:, : ids.shape[1]])))
+        x = self.dropout(self.norm(self.embed(ids)))
         for block in self.blocks:
             x = block(x)
         return x
 
 
-class Gpt2SmallLike(nn.Module):
+class Gpt2SmallLike(_TokenModel):
     """A causal decoder shaped like GPT-2 small: token + position embeddings, ``layers`` pre-norm blocks with
     a causal mask, a final LayerNorm and an LM head tied to the token embedding.
 
     Shaped like, not the trained model; random weights. Input: token ids ``(N, seq_len)``; output: logits
     ``(N, seq_len, vocab_size)``. The position table holds ``max(1024, seq_len)`` entries.
     """
-
-    input_dtype = "int64"
 
     def __init__(
         self,
@@ -128,13 +139,8 @@ class Gpt2SmallLike(nn.Module):
         ffn: int = 3072,
         vocab_size: int = GPT2_VOCAB,
     ) -> None:
-        super().__init__()
+        super().__init__(seq_len, width, vocab_size, positions=1024)
         seq_len = int(seq_len)
-        self.input_shape = (seq_len,)
-        self.vocab_size = int(vocab_size)
-        self.tokens = nn.Embedding(vocab_size, width)
-        self.positions = nn.Embedding(max(1024, seq_len), width)
-        self.register_buffer("position_ids", torch.arange(seq_len).unsqueeze(0), persistent=False)
         # True above the diagonal: position i attends to positions <= i only
         mask = torch.ones(seq_len, seq_len, dtype=torch.bool).triu(1)
         self.register_buffer("causal_mask", mask, persistent=False)
@@ -146,7 +152,7 @@ class Gpt2SmallLike(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         t = ids.shape[1]
-        x = self.dropout(self.tokens(ids) + self.positions(self.position_ids[:, :t]))
+        x = self.dropout(self.embed(ids))
         mask = self.causal_mask[:t, :t]
         for block in self.blocks:
             x = block(x, mask)
