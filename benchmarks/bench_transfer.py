@@ -2,8 +2,9 @@
 
 With the bundled predictors: run ``calibrate`` on this machine (into a temporary folder, timed), then
 predict each held-out model (none of them is in the bundled zoo) with the calibrated bundle and with the
-reference bundle alone, and compare with its measured whole-model runtime (median of ``--processes`` fresh
-processes, ``measure_whole_model``). Prints per model and the figures, side by side: median |error|, share
+reference bundle alone, and compare with its measured whole-model runtime (median of ``--processes``
+interleaved rounds, one fresh process per model each, :mod:`measured_rounds`; the spread column is the
+rounds' (max - min) / median). Prints per model and the figures, side by side: median |error|, share
 within ±10 %, 90 % interval coverage and median half-width; then the targets (after calibration):
 
 - median |error| ≤ 7 %; ≥ 75 % of models within ±10 %; interval covering ≥ 85 % with median half-width ≤ 20 %.
@@ -23,6 +24,9 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_rounds import measure_rounds  # noqa: E402
 
 #: torchvision classifiers outside the bundled zoo that run in a few seconds at batch 1 on 2 cores
 HELD_OUT = (
@@ -71,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", default=",".join(HELD_OUT), help="comma-separated held-out models")
     parser.add_argument("--budget", type=float, default=180.0, help="calibrate's budget, seconds")
-    parser.add_argument("--processes", type=int, default=3, help="fresh processes per measured model")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=3,
+        help="interleaved rounds (one fresh process each) per measured model",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
@@ -83,7 +92,6 @@ def main(argv: list[str] | None = None) -> int:
     from layerpower.hardware import cpu_model_name, device_id
     from layerpower.predictors.bundle import load_bundle
     from layerpower.predictors.energy import predict_energy
-    from layerpower.profiling.whole_model import measure_whole_model
 
     models = [m for m in args.models.split(",") if m]
     here = device_id(args.device)
@@ -107,9 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             f"probes, whole models {', '.join(info['probes']['whole_models']) or 'none'}"
         )
         rows = []
-        print(f"\n{'model':<22}{'measured_s':>11}{'calibrated':>12}{'err':>8}{'reference':>12}{'err':>8}")
+        runs = measure_rounds(models, device=args.device, rounds=args.processes)
+        print(
+            f"\n{'model':<22}{'measured_s':>11}{'calibrated':>12}{'err':>8}{'reference':>12}{'err':>8}"
+            f"{'spread':>8}"
+        )
         for name in models:
-            measured = measure_whole_model(name, device=args.device, processes=args.processes).runtime_s
+            measured = runs[name].runtime_s
             after = predict_energy(name, predictors=result.bundle)
             before = predict_energy(name, predictors=reference)
             row = {"model": name, "measured": measured}
@@ -119,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
             rows.append(row)
             print(
                 f"{name:<22}{measured:>11.4g}{row['after_s']:>12.4g}{pct(row['after_err']):>8}"
-                f"{row['before_s']:>12.4g}{pct(row['before_err']):>8}"
+                f"{row['before_s']:>12.4g}{pct(row['before_err']):>8}{100 * runs[name].spread:>7.1f}%"
             )
     after, before = figures(rows, "after"), figures(rows, "before")
     print(f"\n{'figure':<26}{'calibrated':>12}{'reference':>12}{'target':>10}")

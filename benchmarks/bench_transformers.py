@@ -1,7 +1,7 @@
 """Transformers and fallbacks: held-out transformers against measurement, and fallback shares over the zoo.
 
 1. Held-out transformers (in no training data: vit_b_32, swin_s, swin_v2_t, and the built-in references at a
-   sequence length never profiled, 256) are measured end to end (median of ``--processes`` fresh processes)
+   sequence length never profiled, 256) are measured end to end (median of ``--processes`` interleaved rounds, one fresh process per model each)
    and predicted with a calibrated bundle of this machine (``--predictors DIR``, else ``calibrate`` runs
    into a temporary folder first). Targets: model-level runtime median |error| <= 10 %, none worse than 20 %.
 2. Every torchvision classifier is predicted (no measurement): how many have any layer call priced by a
@@ -19,9 +19,13 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_rounds import measure_rounds  # noqa: E402
 
 HELD_OUT = ("vit_b_32", "swin_s", "swin_v2_t", "bert_base_like@seq=256", "gpt2_small_like@seq=256")
 TARGET_MEDIAN, TARGET_WORST, TARGET_FALLBACK = 0.10, 0.20, 0.02
@@ -34,18 +38,19 @@ def _pct(value: float) -> str:
 def held_out(models: list[str], bundle: object, device: str, processes: int) -> list[float]:
     """Measure and predict each model; print one line each; return the relative errors."""
     from layerpower.predictors.energy import predict_energy
-    from layerpower.profiling.whole_model import measure_whole_model
 
     errors = []
-    print(f"\n{'model':<26}{'measured_s':>11}{'predicted_s':>12}{'error':>9}  coverage")
+    runs = measure_rounds(models, device=device, rounds=processes)
+    print(f"\n{'model':<26}{'measured_s':>11}{'predicted_s':>12}{'error':>9}  coverage  spread")
     for name in models:
-        measured = measure_whole_model(name, device=device, processes=processes).runtime_s
+        measured = runs[name].runtime_s
         prediction = predict_energy(name, predictors=bundle)
         err = prediction.total.runtime_s / measured - 1.0
         errors.append(err)
         share = prediction.fallback.trained_share
         print(
             f"{name:<26}{measured:>11.4g}{prediction.total.runtime_s:>12.4g}{_pct(err):>9}  {100 * share:.1f} %"
+            f"  {100 * runs[name].spread:.1f} %"
         )
     return errors
 
@@ -82,7 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default=",".join(HELD_OUT), help="comma-separated held-out transformers")
     parser.add_argument("--predictors", default=None, help="a calibrated bundle of this machine")
     parser.add_argument("--budget", type=float, default=180.0, help="calibrate's budget when no --predictors")
-    parser.add_argument("--processes", type=int, default=3, help="fresh processes per measured model")
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=3,
+        help="interleaved rounds (one fresh process each) per measured model",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument(
         "--skip-zoo", action="store_true", help="skip the fallback count over the classifiers"
