@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = measure_rounds(models, device=args.device, rounds=args.processes)
         print(
             f"\n{'model':<22}{'measured_s':>11}{'calibrated':>12}{'err':>8}{'reference':>12}{'err':>8}"
-            f"{'spread':>8}"
+            f"{'spread':>8}{'faults/fwd':>11}"
         )
         for name in models:
             measured = runs[name].runtime_s
@@ -132,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:<22}{measured:>11.4g}{row['after_s']:>12.4g}{pct(row['after_err']):>8}"
                 f"{row['before_s']:>12.4g}{pct(row['before_err']):>8}{100 * runs[name].spread:>7.1f}%"
+                f"{runs[name].faults_per_forward:>11.0f}"
             )
     after, before = figures(rows, "after"), figures(rows, "before")
     print(f"\n{'figure':<26}{'calibrated':>12}{'reference':>12}{'target':>10}")

@@ -18,13 +18,20 @@ from dataclasses import dataclass
 
 @dataclass
 class Measured:
-    """One model's samples (s per forward, one per round) and their median."""
+    """One model's samples (s per forward, one per round), their median, and its page faults per forward."""
 
     samples: list[float]
+    faults: list[float]
 
     @property
     def runtime_s(self) -> float:
         return statistics.median(self.samples)
+
+    @property
+    def faults_per_forward(self) -> float:
+        """Median minor page faults per forward over the rounds (NaN where not counted)."""
+        finite = [f for f in self.faults if f == f]
+        return statistics.median(finite) if finite else float("nan")
 
     @property
     def spread(self) -> float:
@@ -36,12 +43,13 @@ def measure_rounds(models: list[str], *, device: str = "cpu", rounds: int = 3) -
     """Median whole-model runtime of each model over ``rounds`` interleaved fresh processes."""
     from layerpower.profiling.whole_model import measure_whole_model
 
-    found: dict[str, Measured] = {name: Measured([]) for name in models}
+    found: dict[str, Measured] = {name: Measured([], []) for name in models}
     started = time.monotonic()
     for r in range(max(1, rounds)):
         for name in models:
             result = measure_whole_model(name, device=device, processes=1)
             found[name].samples.append(float(result.runtime_s))
+            found[name].faults += [p.page_faults_per_forward for p in result.per_process]
         print(
             f"  measured round {r + 1}/{rounds} of {len(models)} models ({time.monotonic() - started:.0f} s)",
             file=sys.stderr,

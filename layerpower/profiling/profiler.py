@@ -30,6 +30,7 @@ from typing import Any
 
 from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError
+from layerpower.io import json_safe
 from layerpower.profiling.machine import check_device, load_average, process_facts, set_threads
 from layerpower.profiling.progress import progress_bar
 from layerpower.profiling.rows import ConfigProfile, config_layer_rows, consistency, dedup_groups, model_row
@@ -415,6 +416,9 @@ def _config_info(
             "processes": whole.processes,
             "repeats": whole.repeats,
             "runtime_s_per_process": [p.runtime_s for p in whole.per_process],
+            "page_faults_per_forward_per_process": json_safe(
+                [p.page_faults_per_forward for p in whole.per_process]
+            ),
         },
         "settings": run.settings.to_dict(),
     }

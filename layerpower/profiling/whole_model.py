@@ -90,6 +90,19 @@ class ProcessResult:
     is_estimate: bool
     torch_threads: int
     pid: int
+    #: minor page faults per timed forward (memory the allocator handed back and took again); NaN where the
+    #: platform has no ``resource`` module. On a VM their cost moves with the host, so a forward with many
+    #: of them can run twice as long for minutes at a time
+    page_faults_per_forward: float = float("nan")
+
+
+def minor_faults() -> int | None:
+    """This process's minor page faults so far (None without ``resource``, as on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
 @dataclass(frozen=True)
@@ -297,11 +310,13 @@ def measure_in_process(
             wanted = repeats.get((int(batch_size), dtype_name)) if isinstance(repeats, dict) else repeats
             count = int(wanted) if wanted else clamp_count(plan.budget_s, warm, plan.repeats_range)
             times: list[float] = []
+            faults_before = minor_faults()
             with meter.window(sync=sync) as window:
                 for _ in range(count):
                     watch.start()
                     net(*x)
                     times.append(watch.stop())
+            faults_after = minor_faults()
             m = window.result
             out.append(
                 ProcessResult(
@@ -317,6 +332,11 @@ def measure_in_process(
                     is_estimate=m.is_estimate,
                     torch_threads=torch.get_num_threads(),
                     pid=os.getpid(),
+                    page_faults_per_forward=(
+                        (faults_after - faults_before) / count
+                        if faults_before is not None and faults_after is not None
+                        else float("nan")
+                    ),
                 )
             )
     return out

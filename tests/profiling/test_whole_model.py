@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 
 import pytest
 import torch
 from torch import nn
 
 from layerpower.errors import LayerpowerError, UnknownModelError
-from layerpower.profiling.whole_model import main, measure_whole_model, measure_whole_model_configs
+from layerpower.profiling.whole_model import (
+    main,
+    measure_whole_model,
+    measure_whole_model_configs,
+    minor_faults,
+)
 
 
 def test_fresh_process_measures_lenet_with_the_estimate() -> None:
@@ -57,6 +63,30 @@ def test_a_module_is_measured_in_this_process() -> None:
     assert result.processes == 0 and result.repeats == 6
     assert "calling process" in result.statistic
     assert result.model == "Sequential"
+
+
+class _FreshBuffer(nn.Module):
+    """Maps 64 MiB of anonymous memory afresh each forward and writes a byte in each 4 KiB page."""
+
+    SIZE = 64 * 1024 * 1024
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        buffer = mmap.mmap(-1, self.SIZE)
+        for offset in range(0, self.SIZE, 4096):
+            buffer[offset] = 1
+        buffer.close()
+        return x
+
+
+@pytest.mark.skipif(minor_faults() is None, reason="no resource module on this platform")
+def test_page_faults_per_forward_count_the_memory_a_forward_maps_afresh() -> None:
+    def faults(net: nn.Module) -> float:
+        result = measure_whole_model(net, processes=0, repeats=4, power_source="estimate", input_shape=(4,))
+        return result.per_process[0].page_faults_per_forward
+
+    fresh, small = faults(_FreshBuffer()), faults(nn.Linear(4, 4))
+    # 64 MiB mapped afresh: 16,384 faults of 4 KiB pages, or 32 where huge pages back it
+    assert fresh >= 16 and fresh > small + 16
 
 
 def test_unknown_model_fails_before_any_process_starts() -> None:
