@@ -4,9 +4,9 @@ Runs the same 6-run sweep (torch x mlp, cnn, lstm x seeds 42, 43, simple, fp32, 
 (:func:`run_experiments`) and through a local Ray instance (:func:`run_sweep_ray`, every task holding all
 CPUs, so runs are sequential as on the local path), alternating the two ``--repeats`` times. Target: the
 Ray path within 15 % of the local wall time, median over the pairs (Ray's start-up, :func:`connect`,
-reported apart; the warm-up task and every worker's imports are inside the Ray figure). Then, from the per-run times measured on the Ray path, the makespan
-on N = 1, 2, 4, 8 identical workers by list scheduling (each run to the first free worker): a simulation,
-not a measurement. Take the real figure on a quiet machine (other work skews both paths differently).
+reported apart; the warm-up task and every worker's imports are inside the Ray figure). Then, from the
+per-run times measured on the Ray path, the makespan on N = 1, 2, 4, 8 identical workers by list
+scheduling (each run to the first free worker): a simulation, not a measurement. Take the real figure on a quiet machine (other work skews both paths differently).
 
     python benchmarks/bench_ray_overhead.py [--tiny]     # --tiny: 48 samples, 1 thread (a smoke check)
 """
@@ -14,7 +14,6 @@ not a measurement. Take the real figure on a quiet machine (other work skews bot
 from __future__ import annotations
 
 import argparse
-import contextlib
 import heapq
 import importlib.util
 import os
@@ -61,9 +60,8 @@ def main() -> int:
             start = time.perf_counter()
             local = run_experiments(*axes, out=Path(tmp) / "local", progress=False, **settings)
             local_s = time.perf_counter() - start
-            with contextlib.ExitStack() as stack:
-                start = time.perf_counter()
-                stack.enter_context(connect("local", num_cpus=os.cpu_count() or 1))
+            start = time.perf_counter()
+            with connect("local", num_cpus=os.cpu_count() or 1):
                 init_s = time.perf_counter() - start
                 start = time.perf_counter()
                 remote = run_sweep_ray(

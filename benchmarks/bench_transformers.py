@@ -1,9 +1,10 @@
 """Transformers and fallbacks: held-out transformers against measurement, and fallback shares over the zoo.
 
 1. Held-out transformers (in no training data: vit_b_32, swin_s, swin_v2_t, and the built-in references at a
-   sequence length never profiled, 256) are measured end to end (median of ``--processes`` interleaved rounds, one fresh process per model each)
-   and predicted with a calibrated bundle of this machine (``--predictors DIR``, else ``calibrate`` runs
-   into a temporary folder first). Targets: model-level runtime median |error| <= 10 %, none worse than 20 %.
+   sequence length never profiled, 256) are measured end to end (median of ``--processes`` interleaved
+   rounds, one fresh process per model each, :mod:`measured_rounds`) and predicted with a calibrated bundle
+   of this machine (``--predictors DIR``, else ``calibrate`` runs into a temporary folder first). Targets:
+   model-level runtime median |error| <= 10 %, none worse than 20 %.
 2. Every torchvision classifier is predicted (no measurement): how many have any layer call priced by a
    fallback (roofline or median rates), and the largest share of predicted runtime from fallbacks. Target: no
    classifier over 2 %.

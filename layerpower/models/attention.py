@@ -3,7 +3,7 @@
 Two calls are attention layers: an ``nn.MultiheadAttention`` module (one leaf call: its input projection,
 the attention and its ``out_proj`` Linear) and a functional ``F.scaled_dot_product_attention`` made outside
 a leaf module. :func:`attention_geometry` reads, from the live call, the fields of
-:data:`layerpower.models.spec.ATTENTION_FIELDS`:
+:data:`layerpower.config.features.ATTENTION_FIELDS`:
 
 * ``seq_q``/``seq_k``: query and key lengths (tokens); ``heads``, ``head_dim``; ``embed_dim`` (the module's
   width; ``heads * head_dim`` for a functional call).
@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from layerpower.models.spec import ATTENTION_FIELDS
+from layerpower.config.features import ATTENTION_FIELDS
 
 _MHA_ARGS = ("query", "key", "value", "key_padding_mask", "need_weights", "attn_mask")
 _SDPA_ARGS = ("query", "key", "value", "attn_mask", "dropout_p", "is_causal")
