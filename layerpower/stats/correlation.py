@@ -2,7 +2,8 @@
 
 The strength in words follows the usual bands of |r|: below 0.1 negligible, below 0.3 weak, below 0.5
 moderate, below 0.7 strong, else very strong; with the sign (positive/negative). Constant input has no
-correlation: r is NaN and the strength says so.
+correlation: r is NaN and the strength says so. So has input whose spread is lost in floating-point noise
+(relative spread below ``FLAT_TOLERANCE``, the bound at which scipy calls a Pearson r inaccurate).
 """
 
 from __future__ import annotations
@@ -25,6 +26,9 @@ STRENGTH_BANDS: list[tuple[float, str]] = [
     (0.7, "strong"),
     (float("inf"), "very strong"),
 ]
+
+#: relative spread (norm of deviations over |mean|) below which a sample counts as constant
+FLAT_TOLERANCE = float(np.finfo(float).eps ** 0.75)
 
 
 @dataclass(frozen=True)
@@ -53,6 +57,12 @@ def correlation_strength(r: float) -> str:
     return f"{word} {'positive' if r > 0 else 'negative'}"
 
 
+def is_flat(values: np.ndarray) -> bool:
+    """True when ``values`` do not vary beyond floating-point noise (a correlation would be meaningless)."""
+    deviation = float(np.linalg.norm(values - values.mean()))
+    return deviation == 0.0 or deviation < FLAT_TOLERANCE * abs(float(values.mean()))
+
+
 def correlate(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) -> Correlation:
     """Pearson and Spearman correlation of ``x`` and ``y`` (pairs with a NaN are dropped)."""
     xa = np.asarray(x, dtype=float).ravel()
@@ -65,11 +75,12 @@ def correlate(x: Sequence[float] | np.ndarray, y: Sequence[float] | np.ndarray) 
         raise LayerpowerError(
             f"a correlation needs at least three complete pairs, got {xa.size}", "collect more runs"
         )
-    if np.ptp(xa) == 0 or np.ptp(ya) == 0:
+    if is_flat(xa) or is_flat(ya):
         nan = float("nan")
         return Correlation(int(xa.size), nan, nan, nan, nan, correlation_strength(nan))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        warnings.simplefilter("ignore", stats.NearConstantInputWarning)
         pearson = stats.pearsonr(xa, ya)
         spearman = stats.spearmanr(xa, ya)
     r = float(pearson.statistic)

@@ -63,6 +63,17 @@ def test_correlate_drops_nan_pairs_and_handles_constant_input() -> None:
         correlate([1, 2, 3], [3, 4])
 
 
+def test_nearly_constant_input_counts_as_constant_without_a_warning() -> None:
+    # spread lost in floating-point noise: scipy would warn that r "may be inaccurate"
+    flat = [1e9, 1e9 + 1e-6, 1e9, 1e9 + 2e-6]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        result = correlate(flat, [1, 2, 3, 4])
+    assert np.isnan(result.pearson_r) and result.strength.startswith("undefined")
+    # a small but real spread still correlates
+    assert correlate([1e9, 1e9 + 1, 1e9 + 2, 1e9 + 3], [1, 2, 3, 4]).pearson_r == pytest.approx(1.0)
+
+
 def test_correlation_table_sorted_by_strength() -> None:
     frame = pd.DataFrame(
         {
