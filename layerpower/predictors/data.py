@@ -153,7 +153,9 @@ def load_training_set(root: str | PathLike[str], sampled: str | PathLike[str] | 
         for path in sorted(Path(sampled).glob("*.*")):
             if path.suffix in (".csv", ".parquet"):
                 files[f"{SAMPLED_MODEL}/{path.name}"] = file_sha256(path)
-    sampled_rows = pd.concat([e for e in extra if not e.empty] or [pd.DataFrame()], ignore_index=True)
+    sampled_rows = _one_row_per_layer(
+        pd.concat([e for e in extra if not e.empty] or [pd.DataFrame()], ignore_index=True)
+    )
     layers = _usable(layers.loc[~is_sampled])
     if not sampled_rows.empty:
         mixed = set(sampled_rows["device_id"].astype(str)) - set(layers["device_id"].astype(str))
@@ -192,6 +194,21 @@ def load_training_set(root: str | PathLike[str], sampled: str | PathLike[str] | 
         _input_hash(root),
         sampled_rows,
     )
+
+
+#: the columns that name one sampled layer configuration
+SAMPLED_KEY: tuple[str, ...] = ("device_id", "dtype", "batch_size", "layer_name")
+
+
+def _one_row_per_layer(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` with one row per :data:`SAMPLED_KEY`, the last one kept: a sampled folder passed besides a
+    dataset that already holds its rows (``build-dataset`` merges ``_sampled/``) counts each layer once,
+    and the folder's newer measurement wins."""
+    if rows.empty or not all(c in rows.columns for c in SAMPLED_KEY):
+        return rows
+    key = rows[list(SAMPLED_KEY)].astype(str)
+    key["batch_size"] = pd.to_numeric(rows["batch_size"], errors="coerce")  # 8 and 8.0 are one batch size
+    return rows.loc[~key.duplicated(keep="last")].reset_index(drop=True)
 
 
 def _input_hash(root: Path) -> str | None:

@@ -77,3 +77,28 @@ def test_sampled_rows_train_but_are_never_held_out(synthetic_dataset, tmp_path):
         result.bundle.routers["runtime_s"].rows_["convolutional"]
         > (data.layers["kind"] == "convolutional").sum()
     )
+
+
+def test_a_sampled_folder_the_dataset_already_holds_counts_each_layer_once(synthetic_dataset, tmp_path):
+    """build-dataset merges _sampled/ into the dataset; passing that folder as well adds no second copy, and
+    the folder's measurement of a layer wins over the dataset's."""
+    import shutil
+
+    data = load_training_set(synthetic_dataset)
+    rows = _sampled_rows(data).assign(layer_name=lambda f: [f"s{i}" for i in range(len(f))])
+    conv = rows[rows["kind"] == "convolutional"].drop(columns="kind")
+    dataset = tmp_path / "dataset"
+    shutil.copytree(synthetic_dataset, dataset)
+    merged = pd.concat([pd.read_parquet(dataset / "convolutional.parquet"), conv], ignore_index=True)
+    merged.to_parquet(dataset / "convolutional.parquet")
+    folder = tmp_path / "_sampled"
+    folder.mkdir()
+    newer = conv.assign(runtime_isolated_s=conv["runtime_isolated_s"] * 2)
+    newer.to_csv(folder / "convolutional.csv", index=False)
+
+    alone = load_training_set(dataset)
+    both = load_training_set(dataset, sampled=folder)
+    assert len(alone.sampled) == len(conv) and len(both.sampled) == len(conv)
+    by_name = both.sampled.set_index("layer_name")["runtime_isolated_s"]
+    np.testing.assert_allclose(by_name[conv["layer_name"]], newer["runtime_isolated_s"])
+    assert len(both.layers) == len(data.layers)
