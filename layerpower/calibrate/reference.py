@@ -27,6 +27,47 @@ from layerpower.predictors.bundle import MANIFEST, PredictorBundle, read_manifes
 
 #: the manifest key
 KEY = "reference_probes"
+#: a recording whose whole-model probes run more than this factor faster or slower than the bundle's own
+#: training measurements of the same models is from another machine state than the dataset (warned of)
+STATE_TOLERANCE = 1.15
+
+
+def training_whole_runtimes(manifest: dict[str, Any]) -> dict[str, float]:
+    """The bundle's training measurements of whole models at batch 1 in fp32 (s), by model name, from its
+    leave-one-model-out evaluation records."""
+    rows = (manifest.get("evaluation") or {}).get("models") or []
+    out: dict[str, float] = {}
+    for row in rows:
+        if not isinstance(row, dict) or row.get("batch_size") != 1 or row.get("dtype") != "float32":
+            continue
+        runtime = float(row.get("measured_runtime_s") or math.nan)
+        if math.isfinite(runtime) and runtime > 0:
+            out[str(row.get("model"))] = runtime
+    return out
+
+
+def state_ratios(whole: dict[str, float], manifest: dict[str, Any]) -> dict[str, float]:
+    """Per whole-model probe that the bundle was trained on: runtime measured now / in its training data."""
+    trained = training_whole_runtimes(manifest)
+    return {
+        name: whole[name] / trained[name]
+        for name in whole
+        if name in trained and math.isfinite(whole[name]) and whole[name] > 0
+    }
+
+
+def state_mismatch(entry: dict[str, Any]) -> str:
+    """A sentence when a recording's whole-model probes ran beyond :data:`STATE_TOLERANCE` of the
+    bundle's training measurements of them (another machine state than the dataset's); else ``""``."""
+    median = entry.get("whole_vs_training_median")
+    if median is None or abs(math.log(median)) <= math.log(STATE_TOLERANCE):
+        return ""
+    shown = ", ".join(f"{name} {ratio:.2f}x" for name, ratio in sorted(entry["whole_vs_training"].items()))
+    return (
+        f"the whole-model probes ran {median:.2f}x their time in the bundle's training data ({shown}): this "
+        "machine is not in the state its dataset was profiled in, and calibrations paired with this "
+        "recording would miss that difference; record right after profiling the dataset, or re-profile it"
+    )
 
 
 def record_reference_probes(
@@ -38,7 +79,9 @@ def record_reference_probes(
 ) -> dict[str, Any]:
     """Measure the whole probe set on this machine and store it in the (trained) bundle at ``bundle_dir``.
 
-    The bundle must be this device's and not a calibrated one. Returns the stored entry.
+    The bundle must be this device's and not a calibrated one. Returns the stored entry, which also holds
+    per whole-model probe the bundle was trained on its runtime now / in the training data
+    (``whole_vs_training`` and their median; see :func:`state_mismatch`).
     """
     from layerpower.hardware import cpu_model_name, device_id
     from layerpower.io import write_json_atomic
@@ -84,6 +127,9 @@ def record_reference_probes(
         },
         "whole": {name: float(result["runtime_s"]) for name, result in whole.items()},
     }
+    ratios = state_ratios(entry["whole"], manifest)
+    entry["whole_vs_training"] = ratios
+    entry["whole_vs_training_median"] = float(np.median(list(ratios.values()))) if ratios else None
     manifest[KEY] = entry
     write_json_atomic(manifest, root / MANIFEST)
     return entry

@@ -81,13 +81,16 @@ def calibrate(
 
     try:
         if record is not None:
-            from layerpower.calibrate.reference import record_reference_probes
+            from layerpower.calibrate.reference import record_reference_probes, state_mismatch
 
             entry = record_reference_probes(record, device, power_source=power_source, progress=report)
             click.echo(
                 f"recorded {len(entry['layers'])} of {entry['planned']} layer probes and "
                 f"{len(entry['whole'])} whole models ({entry['cpu_model']}) into {record}"
             )
+            mismatch = state_mismatch(entry)
+            if mismatch:
+                click.echo(f"warning: {mismatch}", err=True)
             return
         result = run(device, budget_s, out, reference, power_source=power_source, progress=report)
     finally:

@@ -189,3 +189,40 @@ def test_reference_probes_recorded_on_the_reference_pair_the_calibration(
     here = predict_layers(result.bundle, frame)["runtime_s"].to_numpy()
     there = predict_layers(load_bundle(ref), frame)["runtime_s"].to_numpy()
     assert abs(float(np.median(np.log(here / there)))) < 0.1
+
+
+def test_a_recording_in_another_machine_state_than_the_dataset_is_named(
+    reference_bundle, fake_sampled, tmp_path, monkeypatch
+):
+    """The whole-model probes the bundle was trained on are compared with its training measurements of
+    them: a machine running them at half their training time is not the state the dataset was made in."""
+    import shutil
+
+    from synthetic_layers import DEVICE
+
+    import layerpower.hardware as hardware
+    from layerpower.calibrate.reference import record_reference_probes, state_mismatch
+
+    ref = tmp_path / "ref"
+    shutil.copytree(reference_bundle, ref)
+    monkeypatch.setattr(hardware, "device_id", lambda device="cpu": DEVICE)
+    entry = record_reference_probes(ref)
+    assert entry["whole_vs_training"] == {} and entry["whole_vs_training_median"] is None
+    assert state_mismatch(entry) == ""  # no probe model among the training models: nothing to compare
+
+    manifest = json.loads((ref / "manifest.json").read_text())
+    trained = {"lenet": 8e-4, "resnet18": 0.12}  # the fakes run 4e-4 s and 0.06 s: half as long now
+    manifest["evaluation"]["models"] += [
+        {"model": name, "batch_size": 1, "dtype": "float32", "measured_runtime_s": t}
+        for name, t in trained.items()
+    ] + [{"model": "resnet18", "batch_size": 8, "dtype": "float32", "measured_runtime_s": 9.0}]
+    (ref / "manifest.json").write_text(json.dumps(manifest))
+    entry = record_reference_probes(ref)
+    assert entry["whole_vs_training"] == pytest.approx({"lenet": 0.5, "resnet18": 0.5})
+    assert entry["whole_vs_training_median"] == pytest.approx(0.5)
+    message = state_mismatch(entry)
+    assert "0.50x" in message and "lenet 0.50x" in message and "re-profile" in message
+    load_bundle(ref)
+    assert json.loads((ref / "manifest.json").read_text())["reference_probes"][
+        "whole_vs_training_median"
+    ] == (pytest.approx(0.5))
