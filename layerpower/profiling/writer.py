@@ -25,6 +25,19 @@ from layerpower.io import write_csv_atomic, write_json_atomic
 
 META_FILE = "meta.json"
 MODEL_FILE = "model.csv"
+#: the columns that name one layer row (the dataset refuses two rows with the same key)
+ROW_KEY = ("device_id", "model", "dtype", "batch_size", "layer_name", "call_index")
+
+
+def _key_frame(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """One string per row of ``frame`` joining its ``keys`` columns (numbers normalised: ``8.0`` -> ``8``)."""
+    parts = []
+    for key in keys:
+        column = frame[key]
+        numbers = pd.to_numeric(column, errors="coerce")
+        text = column.astype(str).where(numbers.isna(), numbers.map(lambda v: repr(float(v))))
+        parts.append(text.reset_index(drop=True))
+    return pd.Series(["\x1f".join(row) for row in zip(*parts, strict=True)], dtype=object)
 
 
 def config_key(batch_size: int, dtype: str) -> str:
@@ -159,11 +172,20 @@ class ModelFolder:
         write_json_atomic(meta, self.path / META_FILE)
 
     def _replace(self, name: str, columns: list[str], new: pd.DataFrame, batch_size: int, dtype: str) -> None:
+        """Write ``name`` with the rows of (batch_size, dtype) replaced by ``new``.
+
+        A layer row's ``batch_size`` is the leading size of its input, which for a few calls is not the
+        model's (a position table, a window mask, a layer-scale product: 1 at every model batch size), so
+        an old row with the key of a new one (:data:`ROW_KEY`) is replaced as well: one row per layer call
+        and input, measured by the latest configuration."""
         old = self.read(name, columns)
         if len(old):
             same = (pd.to_numeric(old["batch_size"], errors="coerce") == int(batch_size)) & (
                 old["dtype"].astype(str) == dtype
             )
+            keys = [k for k in ROW_KEY if k in columns]
+            if len(new) and "layer_name" in keys:
+                same |= _key_frame(old, keys).isin(set(_key_frame(new, keys))).to_numpy()
             old = old[~same]
         frames = [f for f in (old, new) if len(f)]
         merged = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)

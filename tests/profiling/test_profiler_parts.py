@@ -146,6 +146,31 @@ def test_writer_replaces_one_config_and_keeps_the_others(tmp_path) -> None:
     assert not list(folder.path.glob(".*.tmp"))  # no temporary files left behind
 
 
+def test_a_call_whose_input_batch_is_not_the_models_is_written_once(tmp_path) -> None:
+    """A position table or window mask has input batch 1 at every model batch size: profiling batch 8
+    after batch 1 replaces that row instead of writing a second one with the same key."""
+    folder = ModelFolder.at(tmp_path, "cpu-test-2c", "m")
+    for batch in (1, 8):
+        rows = {kind: _rows(kind, batch, "float32", 2) for kind in LAYER_KINDS}
+        rows["other"][1] = {
+            **rows["other"][1],
+            "batch_size": 1,
+            "layer_name": "positions",
+            "runtime_s": batch,
+        }
+        folder.write_config(
+            batch, "float32", rows, _model_row(batch, "float32"), {}, {"kinds": list(LAYER_KINDS)}
+        )
+    other = pd.read_csv(folder.path / "other.csv")
+    assert sorted(zip(other.layer_name, other.batch_size, strict=True)) == [
+        ("l0", 1),
+        ("l0", 8),
+        ("positions", 1),
+    ]
+    assert other.loc[other.layer_name == "positions", "runtime_s"].tolist() == [8]
+    assert folder.is_complete(1, "float32") and folder.is_complete(8, "float32")
+
+
 def test_incomplete_folder_is_not_complete(tmp_path) -> None:
     folder = ModelFolder.at(tmp_path, "dev", "m")
     folder.path.mkdir(parents=True)
