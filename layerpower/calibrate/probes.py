@@ -66,8 +66,11 @@ def probe_key(spec: Any, index: int) -> str:
 
 
 def probe_specs(n: int | None = None, seed: int = PROBE_SEED, dtype: str = "float32") -> list[Any]:
-    """The fixed probe layers (LayerSpecs): :data:`LAYER_PROBES` unless ``n`` is given."""
-    return list(sampled_api().sample_specs(LAYER_PROBES if n is None else n, seed=seed, dtype=dtype))
+    """The fixed probe layers (LayerSpecs): :data:`LAYER_PROBES` unless ``n`` is given, drawn from the
+    packaged space's probe ops (:meth:`~layerpower.profiling.sampled.space.LayerSpace.for_probes`)."""
+    api = sampled_api()
+    space = api.load_space().for_probes()
+    return list(api.sample_specs(LAYER_PROBES if n is None else n, seed=seed, dtype=dtype, space=space))
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,12 @@ class FakeSampled:
         self.fail_after = fail_after
         self.power_source = power_source
 
+    def load_space(self) -> types.SimpleNamespace:
+        """A stand-in space; probes draw from ``for_probes()`` of it (here: itself)."""
+        space = types.SimpleNamespace()
+        space.for_probes = lambda: space
+        return space
+
     def sample_specs(self, n: int, *, seed: int = 0, **kw: object) -> list:
         return fake_specs(n, seed)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -68,6 +69,22 @@ def test_packaged_space_loads_with_every_kind() -> None:
     assert {"conv2d_depthwise", "linear_nhwc", "layer_norm_nhwc", "cat", "add"} <= {
         op.name for op in space.ops
     }
+
+
+def test_ops_marked_off_the_probes_leave_the_probe_draws_as_they_were() -> None:
+    space = load_space()
+    block = space.op("conv2d_grouped_block")
+    assert not block.probe and all(op.probe for op in space.ops if op is not block)
+    probes = space.for_probes()
+    assert [op.name for op in probes.ops] == [op.name for op in space.ops if op.probe]
+    older = replace(space, ops=tuple(op for op in space.ops if op is not block))  # the space before it
+    drawn = [s.config_key() for s in sample_specs(40, seed=3, space=probes)]
+    assert drawn == [s.config_key() for s in sample_specs(40, seed=3, space=older)]
+    grouped = [s for s in sample_specs(200, seed=3) if s.extra["sampled"]["op"] == "conv2d_grouped_block"]
+    assert grouped and all(
+        s.kernel == (3, 3) and s.input_shape[1] == s.output_shape[1] and 1 < s.groups < s.input_shape[1]
+        for s in grouped
+    )
 
 
 def test_draws_are_deterministic_for_a_seed() -> None:
@@ -210,6 +227,8 @@ def test_a_user_space_file_and_its_errors(tmp_path: Path) -> None:
         load_space(_space_with(tmp_path, inputs=[["batch", "width"]]))
     with pytest.raises(LayerpowerError, match="unknown kind 'recurrent'"):
         load_space(_space_with(tmp_path, kind="recurrent"))
+    with pytest.raises(LayerpowerError, match="probe must be true or false"):
+        load_space(_space_with(tmp_path, probe="no"))
     (tmp_path / "foreign.json").write_text('{"ops": []}')
     with pytest.raises(LayerpowerError, match="not a layer space file"):
         load_space(tmp_path / "foreign.json")

@@ -65,6 +65,8 @@ class OpSpace:
     inputs: Any
     pack_inputs: bool = False
     limits: Limits | None = None
+    #: False: left out of the calibration probe set (:meth:`LayerSpace.for_probes`)
+    probe: bool = True
     where: str = field(default="", compare=False)
 
     def draw(self, rng: random.Random, batch: int) -> dict[str, Any]:
@@ -116,6 +118,11 @@ class LayerSpace:
 
     def limits_for(self, op: OpSpace) -> Limits:
         return op.limits or self.limits
+
+    def for_probes(self) -> LayerSpace:
+        """A copy without the ops marked ``"probe": false``: the space the calibration probes are drawn
+        from, unchanged when an op is added that way (bundles pair their recorded probes by draw order)."""
+        return replace(self, ops=tuple(op for op in self.ops if op.probe))
 
 
 def load_space(path: str | Path | None = None) -> LayerSpace:
@@ -225,6 +232,9 @@ def _op(raw: Any, where: str) -> OpSpace:
         for dim in shape:
             _check_value(dim, known, f"{where}, inputs")
     limits = _limits(raw["limits"], f"{where}, limits") if "limits" in raw else None
+    probe = raw.get("probe", True)
+    if not isinstance(probe, bool):
+        raise LayerpowerError(f"{where}: probe must be true or false")
     return OpSpace(
         name=name,
         kind=raw["kind"],
@@ -236,6 +246,7 @@ def _op(raw: Any, where: str) -> OpSpace:
         inputs=inputs,
         pack_inputs=bool(raw.get("pack_inputs", False)),
         limits=limits,
+        probe=probe,
         where=where,
     )
 
