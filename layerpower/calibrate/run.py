@@ -47,15 +47,16 @@ class CalibrationResult:
 
 
 def reference_path(reference: str | PathLike[str] | None, device_id: str) -> Path:
-    """The reference bundle: ``reference``, else the package's bundle (this device's, else the only one)."""
-    from layerpower.predictors.energy import BUNDLED_ROOT, bundled_devices
+    """The reference bundle: ``reference``, else the package's bundle (this device's, else the nearest:
+    :func:`~layerpower.predictors.energy.nearest_device`)."""
+    from layerpower.predictors.energy import BUNDLED_ROOT, bundled_devices, nearest_device
 
     if reference is not None:
         return Path(reference)
     devices = bundled_devices()
     if not devices:
         raise BundleError(f"no bundle ships in {BUNDLED_ROOT}", "pass --reference PATH")
-    return BUNDLED_ROOT / (device_id if device_id in devices else devices[0])
+    return BUNDLED_ROOT / (device_id if device_id in devices else nearest_device(devices, [device_id]))
 
 
 def check_output(out: Path, device_id: str) -> None:

@@ -132,6 +132,24 @@ def bundled_devices(root: Path = BUNDLED_ROOT) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
 
 
+def nearest_device(devices: Sequence[str], mine: Sequence[str]) -> str:
+    """The one of ``devices`` whose id shares the most leading ``-``-separated words with one of ``mine``
+    (``cpu-amd-epyc-2c`` is nearer ``cpu-amd-epyc-4c`` than ``cpu-intel-xeon-2c``); ties: the first sorted."""
+
+    def shared(device: str) -> int:
+        best = 0
+        for other in mine:
+            words = 0
+            for a, b in zip(device.split("-"), other.split("-"), strict=False):
+                if a != b:
+                    break
+                words += 1
+            best = max(best, words)
+        return best
+
+    return max(sorted(devices), key=shared)  # max keeps the first of equals
+
+
 def this_machine_ids(gpu: bool = True) -> list[str]:
     """Device ids of this machine, GPU first (``gpu=False``: the CPU only); none where they cannot be read."""
     from layerpower.hardware import device_id
@@ -188,11 +206,15 @@ def _choose(root: Path, device_id: str | None, where: str) -> tuple[Path, str]:
     for mine in this_machine_ids(gpu=any(not d.startswith("cpu-") for d in devices)):
         if mine in devices:
             return root / mine, f"{where}; this machine's device"
-    mine = ", ".join(this_machine_ids(gpu=False)) or "unknown"
+    ids = this_machine_ids(gpu=False)
+    mine = ", ".join(ids) or "unknown"
     hint = f"this machine is {mine}; run `layerpower calibrate` to fit the predictors to it"
     if len(devices) == 1:
         return root / devices[0], f"{where}; the only bundle, for {devices[0]}, not this machine: {hint}"
-    return root / devices[0], f"{where}; the first of {len(devices)} bundles, none is this machine's: {hint}"
+    near = nearest_device(devices, ids)
+    return root / near, (
+        f"{where}; {near}, the nearest of {len(devices)} bundles, none is this machine's: {hint}"
+    )
 
 
 @functools.lru_cache(maxsize=8)

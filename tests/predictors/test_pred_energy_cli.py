@@ -198,3 +198,19 @@ def test_layer_cache_can_be_disabled(synthetic_bundle, tmp_path, monkeypatch):
     monkeypatch.setenv("LAYERPOWER_CACHE_DIR", str(tmp_path))
     assert _cache_path("pkg.nets:build", 1, "float32") is None  # user models are never cached
     assert _cache_path("vgg16", 1, "float32").parent == tmp_path
+
+
+def test_without_this_machines_bundle_the_nearest_device_is_chosen(tmp_path, monkeypatch):
+    from layerpower.predictors import energy
+
+    for device in ("cpu-amd-epyc-2c", "cpu-intel-xeon-2c", "cuda-nvidia-h200"):
+        (tmp_path / device).mkdir()
+        (tmp_path / device / "manifest.json").write_text("{}")
+    monkeypatch.setattr(energy, "this_machine_ids", lambda gpu=True: ["cpu-intel-xeon-4c"])
+    path, why = energy.resolve_predictors(predictors=tmp_path)
+    assert path == tmp_path / "cpu-intel-xeon-2c"
+    assert "cpu-intel-xeon-2c, the nearest of 3 bundles" in why and "layerpower calibrate" in why
+    assert energy.nearest_device(["cpu-intel-xeon-2c", "cpu-amd-epyc-2c"], ["cpu-amd-epyc-7b13-2c"]) == (
+        "cpu-amd-epyc-2c"
+    )
+    assert energy.nearest_device(["b-x", "a-x"], ["c-x"]) == "a-x"  # nothing shared: the first sorted
