@@ -12,6 +12,7 @@ within ±10 %, 90 % interval coverage and median half-width; then the targets (a
 Usage (full run, on a quiet machine; about 3 min of calibration plus ~1 min per model)::
 
     python benchmarks/bench_transfer.py
+    python benchmarks/bench_transfer.py --reference cpu-intel-xeon-2c  # from another device's bundle
     python benchmarks/bench_transfer.py --models wide_resnet50_2,densenet169 --budget 30 --processes 1  # tiny
 """
 
@@ -26,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from measured_rounds import measure_rounds  # noqa: E402
+from measured_rounds import measure_rounds, median_spread  # noqa: E402
 
 #: torchvision classifiers outside the bundled zoo that run in a few seconds at batch 1 on 2 cores
 HELD_OUT = (
@@ -82,6 +83,12 @@ def main(argv: list[str] | None = None) -> int:
         help="interleaved rounds (one fresh process each) per measured model",
     )
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--reference",
+        default=None,
+        help="calibrate from this bundled device's bundle (e.g. cpu-intel-xeon-2c) or bundle folder; "
+        "default: this device's bundle, else the first shipped",
+    )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
         "--keep", default=None, help="write the calibrated bundle here instead of a temporary folder"
@@ -91,11 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     from layerpower.calibrate.run import calibrate, reference_path
     from layerpower.hardware import cpu_model_name, device_id
     from layerpower.predictors.bundle import load_bundle
-    from layerpower.predictors.energy import predict_energy
+    from layerpower.predictors.energy import BUNDLED_ROOT, bundled_devices, predict_energy
 
     models = [m for m in args.models.split(",") if m]
     here = device_id(args.device)
-    reference = load_bundle(reference_path(None, here))
+    chosen = args.reference
+    if chosen is not None and chosen in bundled_devices():
+        chosen = str(BUNDLED_ROOT / chosen)
+    ref_path = reference_path(chosen, here)
+    reference = load_bundle(ref_path)
     zoo = set(reference.training.get("models") or [])
     inside = [m for m in models if m in zoo]
     if inside:
@@ -107,7 +118,7 @@ def main(argv: list[str] | None = None) -> int:
         print("this machine IS the reference device: the figures measure unseen architectures only")
     with tempfile.TemporaryDirectory() as tmp:
         start = time.monotonic()
-        result = calibrate(args.device, args.budget, Path(args.keep or tmp) / here)
+        result = calibrate(args.device, args.budget, Path(args.keep or tmp) / here, reference=ref_path)
         wall = time.monotonic() - start
         info = result.provenance
         print(
@@ -134,6 +145,11 @@ def main(argv: list[str] | None = None) -> int:
                 f"{row['before_s']:>12.4g}{pct(row['before_err']):>8}{100 * runs[name].spread:>7.1f}%"
                 f"{runs[name].faults_per_forward:>11.0f}"
             )
+    spread = median_spread(runs)
+    if math.isfinite(spread):
+        print(
+            f"measurement noise: a model's rounds spread a median {pct(spread).strip()} ((max - min) / median)"
+        )
     after, before = figures(rows, "after"), figures(rows, "before")
     print(f"\n{'figure':<26}{'calibrated':>12}{'reference':>12}{'target':>10}")
     failed = []

@@ -39,6 +39,13 @@ class Measured:
         return (max(self.samples) - min(self.samples)) / self.runtime_s
 
 
+def median_spread(runs: dict[str, Measured]) -> float:
+    """The median over models of their rounds' spread ((max - min) / median; NaN with one round each):
+    how far apart fresh processes of one model land on this machine, the noise under every error figure."""
+    spreads = [m.spread for m in runs.values() if len(m.samples) > 1]
+    return statistics.median(spreads) if spreads else float("nan")
+
+
 def measure_rounds(models: list[str], *, device: str = "cpu", rounds: int = 3) -> dict[str, Measured]:
     """Median whole-model runtime of each model over ``rounds`` interleaved fresh processes."""
     from layerpower.profiling.whole_model import measure_whole_model
