@@ -75,7 +75,10 @@ def _attributed(frame: pd.DataFrame, listed: dict[int, set[tuple[int, str]]]) ->
     attention of a windowed transformer multiplies (batch × windows) rows, a position embedding has batch 1
     in every configuration. Each configuration profiles every layer call once, so a call (``layer_name``,
     ``call_index``, ``dtype``) with as many rows in a file as that file lists complete configurations of
-    the dtype was profiled in complete configurations only: its rows are kept."""
+    the dtype was profiled in complete configurations only: its rows are kept. So is a call with a single
+    such row where the file lists several complete configurations: its input batch is the same in all of
+    them (a position table, a window mask, a layer-scale product), and the profiler keeps one row for it,
+    from the latest configuration."""
     if "layer_name" not in frame.columns or "call_index" not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
     complete = {
@@ -89,7 +92,7 @@ def _attributed(frame: pd.DataFrame, listed: dict[int, set[tuple[int, str]]]) ->
         [complete.get((int(f), str(d)), -1) for f, d in zip(frame[FILE_COLUMN], frame["dtype"], strict=True)]
     )
     named = frame["layer_name"].astype(str).to_numpy() != ""
-    return named & (counts == expected)
+    return named & ((counts == expected) | ((counts == 1) & (expected >= 2)))
 
 
 def drop_incomplete_configs(table: LoadedTable) -> None:

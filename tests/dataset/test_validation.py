@@ -288,3 +288,23 @@ def test_rows_of_a_layer_whose_leading_dim_is_not_the_batch(conv_file: Path) -> 
     meta_path.write_text(json.dumps(meta))
     kept = DatasetBuilder().merge_feature_data([conv_file]).frame
     assert first not in set(kept["layer_name"]) and set(kept["batch_size"]) == {configs[0]}
+
+
+def test_the_one_row_of_a_batch_independent_call_is_kept(conv_file: Path) -> None:
+    """A layer-scale product has input batch 96 at every model batch size: one row, kept while the
+    configurations are complete, left out once one is not."""
+    frame = pd.read_csv(conv_file, dtype=str, keep_default_na=False)
+    configs = sorted({int(b) for b in frame["batch_size"]})
+    assert len(configs) >= 2
+    meta_path = conv_file.parent / "meta.json"
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"schema_version": 1}
+    meta["configs"] = {f"b{b}-float32": {"batch_size": b, "dtype": "float32"} for b in configs}
+    meta_path.write_text(json.dumps(meta))
+    first = frame["layer_name"].iloc[0]
+    calls = frame.index[frame["layer_name"] == first]
+    frame = frame.drop(calls[1:])  # one row for the call, as the profiler writes it
+    frame.loc[calls[0], "batch_size"] = "96"
+    frame.to_csv(conv_file, index=False)
+    data = DatasetBuilder().merge_feature_data([conv_file])
+    assert len(data.frame) == len(frame) and not data.notes
+    assert data.frame.loc[data.frame["layer_name"] == first, "batch_size"].tolist() == [96]
