@@ -30,7 +30,7 @@ ROW_KEY = ("device_id", "model", "dtype", "batch_size", "layer_name", "call_inde
 
 
 def _key_frame(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """One string per row of ``frame`` joining its ``keys`` columns (numbers normalised: ``8.0`` -> ``8``)."""
+    """One string per row of ``frame`` joining its ``keys`` columns (numbers as floats: ``8`` and ``8.0`` are one)."""
     parts = []
     for key in keys:
         column = frame[key]
@@ -175,7 +175,7 @@ class ModelFolder:
         """Write ``name`` with the rows of (batch_size, dtype) replaced by ``new``.
 
         A layer row's ``batch_size`` is the leading size of its input, which for a few calls is not the
-        model's (a position table, a window mask, a layer-scale product: 1 at every model batch size), so
+        model's (a position table, a window mask, a layer-scale product: the same at every model batch size), so
         an old row with the key of a new one (:data:`ROW_KEY`) is replaced as well: one row per layer call
         and input, measured by the latest configuration."""
         old = self.read(name, columns)
