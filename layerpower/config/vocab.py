@@ -17,6 +17,8 @@ SENSOR_SOURCES: tuple[PowerSourceName, ...] = ("nvml", "jetson", "rapl")
 #: the kinds of layer call the profiler, the dataset and the predictors know
 LayerKind = Literal["convolutional", "pooling", "dense", "attention", "other"]
 LAYER_KINDS: tuple[LayerKind, ...] = ("convolutional", "pooling", "dense", "attention", "other")
+#: the ``model`` column and folder name of rows from the sampled layer space (``profile-layers``)
+SAMPLED_MODEL = "_sampled"
 
 #: canonical element types of a profiled layer (``torch`` attribute names)
 LayerDtype = Literal["float32", "float16", "bfloat16"]

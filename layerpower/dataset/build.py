@@ -305,6 +305,24 @@ def build_dataset(
     return BuildResult(out_path, False, summary)
 
 
+def _profiled(inputs: list[tuple[str, str, Path]]) -> set[tuple[str, str]]:
+    """(model, kind) of every layer file read whose folder's meta.json names its model, rows or not."""
+    found: set[tuple[str, str]] = set()
+    models: dict[Path, str | None] = {}
+    for _, table, path in inputs:
+        folder = path.parent
+        if folder not in models:
+            try:
+                meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                meta = None
+            model = meta.get("model") if isinstance(meta, dict) else None
+            models[folder] = model if isinstance(model, str) else None
+        if models[folder] is not None:
+            found.add((models[folder], table))
+    return found
+
+
 def _summary(
     root: Path,
     out: Path,
@@ -340,7 +358,7 @@ def _summary(
         "rows_without_total_power": without_total,
         "models": counts.index.tolist(),
         "counts": {str(m): {k: int(v) for k, v in row.items()} for m, row in counts.iterrows()},
-        "flags": suspicious_models(layer_frames),
+        "flags": suspicious_models(layer_frames, _profiled(inputs)),
         "notes": notes,
         "format": fmt,
         "outputs": [table_name(table, fmt) for table in TABLES],

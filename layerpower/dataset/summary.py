@@ -1,11 +1,18 @@
 """A first look at a dataset: layers per model, ``describe()`` of features and targets, suspicious models.
 
-Suspicious layer counts are flagged by three rules (flags are warnings, never errors):
+Suspicious layer counts are flagged by three rules (flags are warnings, never errors). Rows of the sampled
+layer space (model ``_sampled``) are draws, not a model's layers, and are never flagged. A model's
+*configurations* are the (batch size, dtype) pairs holding at least half as many rows (all kinds together)
+as its largest: a row's ``batch_size`` is its layer's leading size, which for a few calls is not the model's
+(a position table, a window mask), and those few rows make no configuration of their own.
 
-1. **Uneven configurations**: a model whose number of rows of a kind differs between its batch-size/dtype
-   configurations (every configuration profiles the same layers, so the profile looks incomplete).
-2. **Missing kind**: a model with no rows of a kind that more than half of the other models have
-   (needs at least 3 models).
+1. **Uneven configurations**: a model whose number of rows of a kind differs between its configurations
+   (every configuration profiles the same layers, so the profile looks incomplete), beyond its calls with a
+   single row, up to 5 % of its count: a call whose input is the same in every configuration (a position
+   table) has one row, in one of them.
+2. **Missing kind**: a model with no rows of a kind that more than half of the other models have (needs at
+   least 3 models), unless its file of that kind was read and is empty: the profiler looked, and the model
+   has no such layer (a transformer's convolutions, squeezenet's dense layers).
 3. **Outlying count**: among models with rows of a kind, the robust modified z-score of
    log(rows per configuration), ``0.6745 * (x - median) / MAD``, exceeds 3.5 (Iglewicz and Hoaglin). When
    the MAD is 0 the mean absolute deviation stands in (``(x - median) / (1.253314 * meanAD)``). The log
@@ -22,6 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from layerpower.config.vocab import SAMPLED_MODEL
 from layerpower.dataset.tables import SOURCE_COLUMN
 
 if TYPE_CHECKING:
@@ -93,16 +101,49 @@ def _robust_z(values: np.ndarray) -> np.ndarray:
     return np.zeros_like(values)
 
 
-def suspicious_models(frames: Mapping[str, pd.DataFrame]) -> list[str]:
-    """Warnings about models with suspicious layer counts (rules in the module docstring)."""
+def _main_configs(frames: Mapping[str, pd.DataFrame]) -> pd.MultiIndex:
+    """(model, batch_size, dtype) of every model's configurations (see the module docstring)."""
+    parts = [f[["model", "batch_size", "dtype"]] for f in frames.values() if not f.empty]
+    sizes = pd.concat(parts).groupby(["model", "batch_size", "dtype"], dropna=False).size()
+    largest = sizes.groupby(level="model").transform("max")
+    return sizes.index[(2 * sizes >= largest).to_numpy()]
+
+
+def _tolerance(frame: pd.DataFrame, main: pd.MultiIndex, high: pd.Series) -> pd.Series:
+    """Rows a model's configurations may differ by: its calls with a single row (one call, same input in
+    every configuration, written once), at most 5 % of its largest count; 0 without layer names."""
+    if "layer_name" not in frame.columns or "call_index" not in frame.columns:
+        return pd.Series(0, index=high.index)
+    keys = ["model", "batch_size", "dtype"]
+    rows = frame[frame.set_index(keys).index.isin(main)]
+    calls = rows.groupby(["model", "layer_name", "call_index", "dtype"], dropna=False).size()
+    singles = (calls == 1).groupby(level="model").sum().reindex(high.index, fill_value=0)
+    return np.minimum(singles, np.floor(0.05 * high))
+
+
+def suspicious_models(
+    frames: Mapping[str, pd.DataFrame], profiled: set[tuple[str, str]] | None = None
+) -> list[str]:
+    """Warnings about models with suspicious layer counts (rules in the module docstring).
+
+    ``profiled``: (model, kind) pairs whose file was read, rows or not (rule 2 leaves them alone)."""
     flags: list[str] = []
-    models = sorted(set().union(*[set(f["model"].unique().tolist()) for f in frames.values() if not f.empty]))
+    frames = {k: f[f["model"] != SAMPLED_MODEL] for k, f in frames.items() if not f.empty}
+    frames = {k: f for k, f in frames.items() if not f.empty}
+    if not frames:
+        return flags
+    models = sorted(set().union(*[set(f["model"].unique().tolist()) for f in frames.values()]))
+    main = _main_configs(frames)
     for kind, frame in frames.items():
-        if frame.empty:
-            continue
         per_config = frame.groupby(["model", "batch_size", "dtype"], dropna=False).size()
-        uneven = per_config.groupby(level="model").nunique()
-        flagged = uneven.index[uneven.to_numpy() > 1]
+        per_config = per_config[per_config.index.isin(main)]
+        # a configuration without rows of this kind counts 0 when the model has the kind elsewhere
+        with_kind_models = set(per_config.index.get_level_values("model"))
+        full = main[main.get_level_values("model").isin(with_kind_models)]
+        per_config = per_config.reindex(full, fill_value=0)
+        low = per_config.groupby(level="model").min()
+        high = per_config.groupby(level="model").max()
+        flagged = high.index[((high - low) > _tolerance(frame, main, high)).to_numpy()]
         shown: dict[str, list[str]] = {}
         for (model, batch, dtype), n in per_config[per_config.index.isin(flagged, level="model")].items():
             shown.setdefault(model, []).append(f"batch {batch}/{dtype or '?'}: {n}")
@@ -111,12 +152,13 @@ def suspicious_models(frames: Mapping[str, pd.DataFrame]) -> list[str]:
             flags.append(
                 f"{model}: {kind} rows differ between configurations ({listed}); the profile looks incomplete"
             )
-        typical = per_config.groupby(level="model").median()
+        typical = per_config[per_config > 0].groupby(level="model").median()
         with_kind = set(typical.index)
         if len(models) >= _MIN_MODELS_MISSING:
             for model in models:
                 others = len(models) - 1
-                if model not in with_kind and 2 * len(with_kind) > others:
+                looked = profiled is not None and (model, kind) in profiled
+                if model not in with_kind and 2 * len(with_kind) > others and not looked:
                     flags.append(
                         f"{model}: no {kind} rows, while {len(with_kind)} of {others} other models have some"
                     )

@@ -158,3 +158,42 @@ def test_estimate_rows_are_marked(tmp_path: Path) -> None:
     data = DatasetBuilder().merge_feature_data([folder / "convolutional.csv"])
     assert set(data.source) == {"estimate"}
     assert set(data.frame["power_source"]) == {"estimate"}
+
+
+def _rows(model: str, batch: int, names: list[str]) -> list[dict]:
+    return [
+        {"model": model, "batch_size": batch, "dtype": "float32", "layer_name": n, "call_index": 0}
+        for n in names
+    ]
+
+
+def test_suspicious_counts_leave_sampled_rows_and_batch_independent_calls_alone() -> None:
+    names = [f"l{i}" for i in range(40)]
+    other = pd.DataFrame(
+        _rows("bert", 1, [*names, "positions"])  # the position table's one row, at batch 1
+        + _rows("bert", 8, names)
+        + _rows("swin", 1, names)
+        + _rows("swin", 8, names)
+        + _rows("swin", 64, ["mask"])  # a window mask: (batch x windows) rows, no configuration
+        + _rows("swin", 512, ["mask"])
+        + _rows("_sampled", 1, names[:30])  # draws, not a model
+        + _rows("_sampled", 8, names[:3])
+        + _rows("cut", 1, names)
+        + _rows("cut", 8, names[:36])  # four calls lost: flagged
+    )
+    conv = pd.DataFrame(_rows("swin", 1, ["c"]) + _rows("swin", 8, ["c"]) + _rows("cut", 1, ["c"]))
+    flags = suspicious_models({"other": other, "convolutional": conv}, profiled={("bert", "convolutional")})
+    assert {f.split(":")[0] for f in flags} == {"cut"}  # its other rows, and its convolution at batch 8
+    assert flags[0].startswith("cut: other rows differ between configurations (batch 1/float32: 40")
+    # without the file read, bert's missing convolutions are flagged, as a lost file would be
+    flags = suspicious_models({"other": other, "convolutional": conv})
+    assert "bert: no convolutional rows, while 2 of 2 other models have some" in flags
+
+
+def test_the_committed_dataset_builds_without_notes_or_flags(tmp_path: Path) -> None:
+    from layerpower.dataset import build_dataset
+
+    root = Path(__file__).resolve().parents[2] / "training_data"
+    result = build_dataset(root, device_id="cpu-intel-xeon-2c", out=tmp_path / "out", progress=False)
+    assert result.summary["flags"] == [] and result.summary["notes"] == []
+    assert result.summary["counts"]["_sampled"]["total"] == 3000

@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from layerpower.config.vocab import SAMPLED_MODEL as SAMPLED_MODEL  # re-exported: sampled rows' model name
 from layerpower.errors import LayerpowerError
 from layerpower.models.dtypes import torch_dtype
 from layerpower.models.layers import FlopCounter, spec_from_call
@@ -23,8 +24,6 @@ from layerpower.models.ops import resolve_function
 from layerpower.models.spec import LayerSpec
 from layerpower.models.trace import LayerCall, trace_layer_calls
 
-#: the ``model`` column and folder name of sampled rows
-SAMPLED_MODEL = "_sampled"
 #: spec names are ``sampled.<op>_<index>``
 NAME_PREFIX = "sampled"
 
