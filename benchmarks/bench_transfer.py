@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reference",
         default=None,
         help="calibrate from this bundled device's bundle (e.g. cpu-intel-xeon-2c) or bundle folder; "
-        "default: this device's bundle, else the first shipped",
+        "default: this device's bundle, else the nearest shipped",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(

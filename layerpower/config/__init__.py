@@ -19,6 +19,7 @@ from layerpower.config.features import (
 )
 from layerpower.config.schema import (
     LAYER_COLUMNS,
+    LAYER_KEY,
     MEASUREMENT_COLUMNS,
     MODEL_COLUMNS,
     SCHEMA_VERSION,
@@ -37,6 +38,7 @@ __all__ = [
     "FEATURES_BY_KIND",
     "FEATURES_EXTENDED_BY_KIND",
     "LAYER_COLUMNS",
+    "LAYER_KEY",
     "LAYER_KINDS",
     "MEASUREMENT_COLUMNS",
     "MODEL_COLUMNS",

@@ -13,6 +13,8 @@ from layerpower.config.features import FEATURES_EXTENDED_BY_KIND, VALUE_FEATURES
 from layerpower.config.vocab import LAYER_KINDS
 
 SCHEMA_VERSION = 1
+#: the columns that name one layer row: no two rows of a file share them
+LAYER_KEY: tuple[str, ...] = ("device_id", "model", "dtype", "batch_size", "layer_name", "call_index")
 
 #: identity columns, first in every layer file
 ID_COLUMNS: list[str] = [

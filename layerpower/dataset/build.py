@@ -291,7 +291,9 @@ def build_dataset(
 
     layer_frames = {k: frames[k] for k in LAYER_KINDS}
     notes = list(dict.fromkeys(note for group in tables.values() for t in group for note in t.notes))
-    summary = _summary(root, out_path, fmt, inputs, input_hash, options, frames, layer_frames, notes)
+    summary = _summary(
+        root, out_path, fmt, inputs, input_hash, options, frames, layer_frames, notes, _profiled(tables)
+    )
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
     try:
@@ -305,21 +307,15 @@ def build_dataset(
     return BuildResult(out_path, False, summary)
 
 
-def _profiled(inputs: list[tuple[str, str, Path]]) -> set[tuple[str, str]]:
+def _profiled(tables: dict[str, list[LoadedTable]]) -> set[tuple[str, str]]:
     """(model, kind) of every layer file read whose folder's meta.json names its model, rows or not."""
     found: set[tuple[str, str]] = set()
-    models: dict[Path, str | None] = {}
-    for _, table, path in inputs:
-        folder = path.parent
-        if folder not in models:
-            try:
-                meta = json.loads((folder / META_NAME).read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                meta = None
-            model = meta.get("model") if isinstance(meta, dict) else None
-            models[folder] = model if isinstance(model, str) else None
-        if models[folder] is not None:
-            found.add((models[folder], table))
+    for kind in LAYER_KINDS:
+        for loaded in tables.get(kind, []):
+            for source in loaded.files:
+                model = (source.meta or {}).get("model")
+                if isinstance(model, str):
+                    found.add((model, kind))
     return found
 
 
@@ -333,6 +329,7 @@ def _summary(
     frames: dict[str, pd.DataFrame],
     layer_frames: dict[str, pd.DataFrame],
     notes: list[str],
+    profiled: set[tuple[str, str]],
 ) -> dict[str, Any]:
     every = pd.concat(
         [f[["device_id", "power_source", SOURCE_COLUMN]] for f in frames.values()], ignore_index=True
@@ -358,7 +355,7 @@ def _summary(
         "rows_without_total_power": without_total,
         "models": counts.index.tolist(),
         "counts": {str(m): {k: int(v) for k, v in row.items()} for m, row in counts.iterrows()},
-        "flags": suspicious_models(layer_frames, _profiled(inputs)),
+        "flags": suspicious_models(layer_frames, profiled),
         "notes": notes,
         "format": fmt,
         "outputs": [table_name(table, fmt) for table in TABLES],

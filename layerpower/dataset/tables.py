@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from layerpower.config import ATTENTION_FIELDS, LAYER_COLUMNS, LAYER_KINDS, MODEL_COLUMNS, SCHEMA_VERSION
+from layerpower.config import (
+    ATTENTION_FIELDS,
+    LAYER_COLUMNS,
+    LAYER_KEY,
+    LAYER_KINDS,
+    MODEL_COLUMNS,
+    SCHEMA_VERSION,
+)
 
 #: schema versions this reader understands
 KNOWN_SCHEMA_VERSIONS: frozenset[int] = frozenset({SCHEMA_VERSION})
@@ -126,7 +133,6 @@ class TableSpec:
         return [*self.columns, SOURCE_COLUMN]
 
 
-LAYER_KEY = ("device_id", "model", "dtype", "batch_size", "layer_name", "call_index")
 MODEL_KEY = ("device_id", "model", "dtype", "batch_size")
 
 TABLE_SPECS: dict[str, TableSpec] = {

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -137,15 +138,8 @@ def nearest_device(devices: Sequence[str], mine: Sequence[str]) -> str:
     (``cpu-amd-epyc-2c`` is nearer ``cpu-amd-epyc-4c`` than ``cpu-intel-xeon-2c``); ties: the first sorted."""
 
     def shared(device: str) -> int:
-        best = 0
-        for other in mine:
-            words = 0
-            for a, b in zip(device.split("-"), other.split("-"), strict=False):
-                if a != b:
-                    break
-                words += 1
-            best = max(best, words)
-        return best
+        words = device.split("-")
+        return max((len(os.path.commonprefix([words, other.split("-")])) for other in mine), default=0)
 
     return max(sorted(devices), key=shared)  # max keeps the first of equals
 

@@ -18,15 +18,13 @@ from typing import Any
 
 import pandas as pd
 
-from layerpower.config.schema import LAYER_COLUMNS, MODEL_COLUMNS, SCHEMA_VERSION
+from layerpower.config.schema import LAYER_COLUMNS, LAYER_KEY, MODEL_COLUMNS, SCHEMA_VERSION
 from layerpower.config.vocab import LAYER_KINDS
 from layerpower.errors import LayerpowerError, SchemaError
 from layerpower.io import write_csv_atomic, write_json_atomic
 
 META_FILE = "meta.json"
 MODEL_FILE = "model.csv"
-#: the columns that name one layer row (the dataset refuses two rows with the same key)
-ROW_KEY = ("device_id", "model", "dtype", "batch_size", "layer_name", "call_index")
 
 
 def _key_frame(frame: pd.DataFrame, keys: list[str]) -> pd.Series:
@@ -176,14 +174,14 @@ class ModelFolder:
 
         A layer row's ``batch_size`` is the leading size of its input, which for a few calls is not the
         model's (a position table, a window mask, a layer-scale product: the same at every model batch size), so
-        an old row with the key of a new one (:data:`ROW_KEY`) is replaced as well: one row per layer call
+        an old row with the key of a new one (:data:`~layerpower.config.schema.LAYER_KEY`) is replaced as well: one row per layer call
         and input, measured by the latest configuration."""
         old = self.read(name, columns)
         if len(old):
             same = (pd.to_numeric(old["batch_size"], errors="coerce") == int(batch_size)) & (
                 old["dtype"].astype(str) == dtype
             )
-            keys = [k for k in ROW_KEY if k in columns]
+            keys = [k for k in LAYER_KEY if k in columns]
             if len(new) and "layer_name" in keys:
                 same |= _key_frame(old, keys).isin(set(_key_frame(new, keys))).to_numpy()
             old = old[~same]
