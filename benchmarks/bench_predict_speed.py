@@ -31,7 +31,8 @@ def main() -> int:
 
     started = time.perf_counter()
     from layerpower.models.layers import extract_layers
-    from layerpower.predictors.energy import bundled_devices, predict_energy
+    from layerpower.predictors.bundle_choice import bundled_devices
+    from layerpower.predictors.energy import predict_energy
 
     imports_s = time.perf_counter() - started
     if args.predictors is None and not bundled_devices():

@@ -4,7 +4,8 @@ With the bundled predictors: run ``calibrate`` on this machine (into a temporary
 predict each held-out model (none of them is in the bundled zoo) with the calibrated bundle and with the
 reference bundle alone, and compare with its measured whole-model runtime (median of ``--processes``
 interleaved rounds, one fresh process per model each, :mod:`measured_rounds`; the spread column is the
-rounds' (max - min) / median). Prints per model and the figures, side by side: median |error|, share
+rounds' (max - min) / median; ``faults/fwd`` the minor page faults measured per forward, ``priced`` those
+the prediction counts and prices, :mod:`layerpower.predictors.page_faults`). Prints per model and the figures, side by side: median |error|, share
 within ±10 %, 90 % interval coverage and median half-width; then the targets (after calibration):
 
 - median |error| ≤ 7 %; ≥ 75 % of models within ±10 %; interval covering ≥ 85 % with median half-width ≤ 20 %.
@@ -98,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     from layerpower.calibrate.run import calibrate, reference_path
     from layerpower.hardware import cpu_model_name, device_id
     from layerpower.predictors.bundle import load_bundle
-    from layerpower.predictors.energy import BUNDLED_ROOT, bundled_devices, predict_energy
+    from layerpower.predictors.bundle_choice import BUNDLED_ROOT, bundled_devices
+    from layerpower.predictors.energy import predict_energy
 
     models = [m for m in args.models.split(",") if m]
     here = device_id(args.device)
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         runs = measure_rounds(models, device=args.device, rounds=args.processes)
         print(
             f"\n{'model':<22}{'measured_s':>11}{'calibrated':>12}{'err':>8}{'reference':>12}{'err':>8}"
-            f"{'spread':>8}{'faults/fwd':>11}"
+            f"{'spread':>8}{'faults/fwd':>11}{'priced':>8}"
         )
         for name in models:
             measured = runs[name].runtime_s
@@ -143,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{name:<22}{measured:>11.4g}{row['after_s']:>12.4g}{pct(row['after_err']):>8}"
                 f"{row['before_s']:>12.4g}{pct(row['before_err']):>8}{100 * runs[name].spread:>7.1f}%"
-                f"{runs[name].faults_per_forward:>11.0f}"
+                f"{runs[name].faults_per_forward:>11.0f}{after.layers['page_faults'].sum():>8.0f}"
             )
     spread = median_spread(runs)
     if math.isfinite(spread):

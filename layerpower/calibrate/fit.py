@@ -4,6 +4,9 @@
    (:mod:`layerpower.calibrate.reference`), each probe is a pair and the correction below is fitted to the
    ratio of the two measurements (``figures["pairing"]``); otherwise to the ratio of the measurement here to
    the reference regressors' prediction, which carries their error on sampled layers too.
+   Probes whose convolution weight is reordered above glibc's mmap threshold are left out
+   (``figures["left_out_refaulting"]``): their page faults are priced apart, at the cost measured by
+   :mod:`layerpower.profiling.fault_cost` (:mod:`layerpower.predictors.page_faults`).
 1. The probe layers' target here is their isolated runtime times the reference's context factor
    (``training_data.context`` in its manifest: in-context / isolated per kind/op; 1 when absent, and then the
    whole-model calibration absorbs the gap).
@@ -43,6 +46,7 @@ from layerpower.predictors.bundle import PredictorBundle
 from layerpower.predictors.calibration import IDENTITY, Calibration
 from layerpower.predictors.correction import ALL, DeviceCorrection, fit_groups, fit_power
 from layerpower.predictors.metrics import regression_metrics
+from layerpower.predictors.page_faults import refault_pages
 
 #: share of the probes the held-out check fits on (the rest measures its error)
 FIT_SHARE = 0.7
@@ -153,6 +157,9 @@ def fit_device(
         ref_t = np.where(paired, ref_measured, np.nan)
         pairing = f"paired: {int(paired.sum())} probes measured on the reference device too"
     ok = np.isfinite(ref_t) & (ref_t > 0) & np.isfinite(target) & (target > 0)
+    # a probe whose weight reorder refaults carries a cost priced apart (layerpower.predictors.page_faults)
+    refaulting = refault_pages(frame) > 0
+    ok &= ~refaulting
     frame, ref_t, target = frame.loc[ok].reset_index(drop=True), ref_t[ok], target[ok]
     n = len(frame)
     if n < 3:
@@ -169,6 +176,7 @@ def fit_device(
     figures: dict[str, Any] = {
         "split": f"{int(fit_mask.sum())} probes fitted, {int(held.sum())} held out (seed {SPLIT_SEED})",
         "pairing": pairing,
+        "left_out_refaulting": int(refaulting.sum()),
         "reference_uncorrected": _figures(target[held], ref_t[held]),
         "corrected": variants[chosen],
         "variant": chosen,

@@ -39,8 +39,12 @@ WHOLE_BUDGET_S = 1.0
 #: whole model: seconds to build a small model (real weights) and run the warm-up forwards, besides the budget
 WHOLE_OVERHEAD_S = 3.0
 
+#: seconds of the page-fault cost probe (a worker process: torch import, then about 0.4 s of calls)
+FAULT_PROBE_S = 4.0
+
 LAYERS_PARTIAL = "probes.partial.csv"
 WHOLE_PARTIAL = "whole.partial.json"
+FAULTS_PARTIAL = "page_faults.partial.json"
 
 Progress = Callable[[str, int, int], None]
 
@@ -111,6 +115,7 @@ class ProbeStore:
         self.folder = Path(folder)
         self.layers_path = self.folder / LAYERS_PARTIAL
         self.whole_path = self.folder / WHOLE_PARTIAL
+        self.faults_path = self.folder / FAULTS_PARTIAL
 
     def layers(self) -> pd.DataFrame:
         if not self.layers_path.is_file():
@@ -129,24 +134,41 @@ class ProbeStore:
         write_csv_atomic(merged, self.layers_path, index=False)
         return merged
 
-    def whole(self) -> dict[str, dict[str, Any]]:
+    @staticmethod
+    def _read(path: Path) -> dict[str, Any]:
         try:
-            data = json.loads(self.whole_path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"))
             return data if isinstance(data, dict) else {}
         except (OSError, ValueError):
             return {}
 
-    def add_whole(self, model: str, result: dict[str, Any]) -> None:
+    def _write(self, data: dict[str, Any], path: Path) -> None:
         from layerpower.io import json_safe, write_json_atomic
 
-        data = self.whole()
-        data[model] = result
         self.folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(json_safe(data), self.whole_path)
+        write_json_atomic(json_safe(data), path)
+
+    def whole(self) -> dict[str, dict[str, Any]]:
+        return self._read(self.whole_path)
+
+    def add_whole(self, model: str, result: dict[str, Any]) -> None:
+        self._write({**self.whole(), model: result}, self.whole_path)
+
+    def page_faults(self) -> dict[str, Any]:
+        """The page-fault cost probe's result (:mod:`layerpower.profiling.fault_cost`); ``{}`` until run."""
+        return self._read(self.faults_path)
+
+    def add_page_faults(self, result: dict[str, Any]) -> None:
+        self._write(result, self.faults_path)
 
     def finish(self) -> None:
-        """Keep the measured probes as ``probes.csv``/``whole.json`` beside the bundle; drop the partials."""
-        for path, final in ((self.layers_path, "probes.csv"), (self.whole_path, "whole.json")):
+        """Keep the measured probes as ``probes.csv``/``whole.json``/``page_faults.json`` beside the
+        bundle; drop the partials."""
+        for path, final in (
+            (self.layers_path, "probes.csv"),
+            (self.whole_path, "whole.json"),
+            (self.faults_path, "page_faults.json"),
+        ):
             if path.is_file():
                 path.replace(self.folder / final)
 
@@ -197,6 +219,28 @@ def measure_layer_probes(
         if len(frame) < len(chunk):
             break
     return done
+
+
+def measure_fault_probe(
+    store: ProbeStore, *, device: str, deadline: float, progress: Progress | None = None
+) -> dict[str, Any]:
+    """The cost per refaulted page on this CPU (:func:`~layerpower.profiling.fault_cost.measure_fault_cost`),
+    from ``store`` when measured before; ``{}`` on a GPU or when :data:`FAULT_PROBE_S` does not fit
+    before ``deadline``."""
+    if not str(device).startswith("cpu"):
+        return {}
+    found = store.page_faults()
+    if found:
+        return found
+    if time.monotonic() + FAULT_PROBE_S > deadline:
+        return {}
+    from layerpower.profiling.fault_cost import measure_fault_cost
+
+    found = measure_fault_cost(device)
+    store.add_page_faults(found)
+    if progress is not None:
+        progress("page-fault cost", 1, 1)
+    return found
 
 
 def whole_cost_s(predicted_runtime_s: float) -> float:

@@ -6,7 +6,10 @@ difference. With them (``manifest["reference_probes"]``, written by :func:`recor
 reference machine), each probe is a pair, the same layer measured on both devices with the same code, and
 the correction fits the device ratio ``measured here / measured there`` alone. The whole-model probes are
 paired the same way: the reference's error on each probe model is taken out before the device factor is
-fitted. Stored per probe: its :func:`~layerpower.calibrate.probes.probe_key` and isolated runtime (s).
+fitted. Stored per probe: its :func:`~layerpower.calibrate.probes.probe_key` and isolated runtime (s); on
+a CPU also the cost per refaulted page (``page_faults``, :mod:`layerpower.profiling.fault_cost`), so the
+reference bundle prices the weight-reorder faults of :mod:`layerpower.predictors.page_faults` on its own
+device too.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import pandas as pd
 from layerpower.calibrate import probes as P
 from layerpower.errors import BundleError
 from layerpower.predictors.bundle import MANIFEST, PredictorBundle, read_manifest
+from layerpower.predictors.page_faults import REFERENCE_PROBES_KEY
 
 #: the manifest key
-KEY = "reference_probes"
+KEY = REFERENCE_PROBES_KEY
 #: a recording whose whole-model probes run more than this factor faster or slower than the bundle's own
 #: training measurements of the same models is from another machine state than the dataset (warned of)
 STATE_TOLERANCE = 1.15
@@ -112,6 +116,7 @@ def record_reference_probes(
             power_source=power_source,
             progress=progress,
         )
+        faults = P.measure_fault_probe(store, device=device, deadline=math.inf, progress=progress)
     runtimes = pd.to_numeric(layers["runtime_isolated_s"], errors="coerce")
     entry = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -126,6 +131,7 @@ def record_reference_probes(
             if math.isfinite(t) and t > 0
         },
         "whole": {name: float(result["runtime_s"]) for name, result in whole.items()},
+        "page_faults": faults or None,
     }
     ratios = state_ratios(entry["whole"], manifest)
     entry["whole_vs_training"] = ratios

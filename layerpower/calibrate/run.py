@@ -4,7 +4,8 @@ The bundle written keeps the reference bundle's regressors and adds the device c
 (:mod:`layerpower.predictors.correction`) and the reference's whole-model calibration scaled by a device
 factor fitted here (:func:`layerpower.calibrate.fit.fit_whole`); its whole-model bands are the reference's
 widened in quadrature by the leave-one-probe-out error of that factor (:func:`widen_band`); its manifest's
-``calibrated`` entry holds the provenance. It goes to ``<user data dir>/predictors/<device-id>/``
+``calibrated`` entry holds the provenance, and on a CPU the measured cost per refaulted page
+(``page_faults``: :mod:`layerpower.profiling.fault_cost`, priced by :mod:`layerpower.predictors.page_faults`). It goes to ``<user data dir>/predictors/<device-id>/``
 (:mod:`layerpower.predictors.locations`) unless ``out`` says otherwise, never into the package's folder.
 """
 
@@ -48,8 +49,8 @@ class CalibrationResult:
 
 def reference_path(reference: str | PathLike[str] | None, device_id: str) -> Path:
     """The reference bundle: ``reference``, else the package's bundle (this device's, else the nearest:
-    :func:`~layerpower.predictors.energy.nearest_device`)."""
-    from layerpower.predictors.energy import BUNDLED_ROOT, bundled_devices, nearest_device
+    :func:`~layerpower.predictors.bundle_choice.nearest_device`)."""
+    from layerpower.predictors.bundle_choice import BUNDLED_ROOT, bundled_devices, nearest_device
 
     if reference is not None:
         return Path(reference)
@@ -160,10 +161,17 @@ def calibrate(
     whole_pred = {name: v[0] for name, v in _whole_predictions(ref).items()}
     pending = [m for m in whole_pred if m not in store.whole()]
     reserve = sum(P.whole_cost_s(whole_pred[m]) for m in pending)
+    fault_reserve = P.FAULT_PROBE_S if str(device).startswith("cpu") and not store.page_faults() else 0.0
     specs = P.probe_specs()
     layers = P.measure_layer_probes(
-        specs, store, device=device, deadline=deadline - reserve, power_source=power_source, progress=progress
+        specs,
+        store,
+        device=device,
+        deadline=deadline - reserve - fault_reserve,
+        power_source=power_source,
+        progress=progress,
     )
+    faults = P.measure_fault_probe(store, device=device, deadline=deadline - reserve, progress=progress)
     whole = P.measure_whole_probes(
         whole_pred, store, device=device, deadline=deadline, power_source=power_source, progress=progress
     )
@@ -243,6 +251,11 @@ def calibrate(
     ]
     if unprobed:
         uncalibrated.append(f"operations without probes take their kind's correction: {', '.join(unprobed)}")
+    if str(device).startswith("cpu") and not faults:
+        uncalibrated.append(
+            "page faults of convolution weights reordered above 32 MiB: not priced (the cost probe did not "
+            "fit in the budget)"
+        )
     if calibration is None:
         uncalibrated.append(
             "whole-model calibration: none (no whole-model probe measured, none in the reference)"
@@ -277,6 +290,7 @@ def calibrate(
         "whole_model": whole_figures,
         "power": power_figures or power_note,
         "interval_widening_log": width,
+        "page_faults": faults or None,
         "uncalibrated": uncalibrated,
     }
     save_bundle(bundle, target)

@@ -21,7 +21,7 @@ _EXPORTS = {
     "predict_energy": "layerpower.predictors.energy",
     "EnergyPrediction": "layerpower.predictors.energy",
     "EnergyTotal": "layerpower.predictors.energy",
-    "bundled_devices": "layerpower.predictors.energy",
+    "bundled_devices": "layerpower.predictors.bundle_choice",
     "train_predictors": "layerpower.predictors.training",
     "TrainResult": "layerpower.predictors.training",
     "PredictorBundle": "layerpower.predictors.bundle",

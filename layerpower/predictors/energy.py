@@ -16,9 +16,7 @@ the runtime came from trained predictors. Rows that even the fallback cannot pri
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
@@ -29,11 +27,10 @@ import numpy as np
 import pandas as pd
 
 from layerpower.errors import BundleError, LayerpowerError
-from layerpower.predictors.bundle import MANIFEST, PredictorBundle, load_bundle
+from layerpower.predictors.bundle import PredictorBundle
+from layerpower.predictors.bundle_choice import BUNDLED_ROOT, get_bundle, resolve_predictors
 from layerpower.predictors.fallback import FALLBACK_FACTOR, FallbackSummary, apply_fallbacks, widen
 from layerpower.predictors.metrics import apply_band
-
-BUNDLED_ROOT = Path(__file__).resolve().parent / "bundled"
 
 #: columns of the per-layer prediction table, in order
 LAYER_OUTPUT_COLUMNS: list[str] = [
@@ -55,6 +52,8 @@ LAYER_OUTPUT_COLUMNS: list[str] = [
     "left_out",
     "predicted_by",
     "power_by",
+    "page_faults",
+    "page_fault_s",
 ]
 
 
@@ -123,109 +122,6 @@ class EnergyPrediction:
         return out
 
 
-# ---------------------------------------------------------------------------------------------- bundles
-
-
-def bundled_devices(root: Path = BUNDLED_ROOT) -> list[str]:
-    """Device ids of the bundles shipped inside the package, sorted."""
-    if not root.is_dir():
-        return []
-    return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
-
-
-def nearest_device(devices: Sequence[str], mine: Sequence[str]) -> str:
-    """The one of ``devices`` whose id shares the most leading ``-``-separated words with one of ``mine``
-    (``cpu-amd-epyc-2c`` is nearer ``cpu-amd-epyc-4c`` than ``cpu-intel-xeon-2c``); ties: the first sorted."""
-
-    def shared(device: str) -> int:
-        words = device.split("-")
-        return max((len(os.path.commonprefix([words, other.split("-")])) for other in mine), default=0)
-
-    return max(sorted(devices), key=shared)  # max keeps the first of equals
-
-
-def this_machine_ids(gpu: bool = True) -> list[str]:
-    """Device ids of this machine, GPU first (``gpu=False``: the CPU only); none where they cannot be read."""
-    from layerpower.hardware import device_id
-
-    ids: list[str] = []
-    for device in ("cuda", "cpu") if gpu else ("cpu",):
-        try:
-            ids.append(device_id(device))
-        except Exception:  # no GPU / unreadable: not this machine's device
-            continue
-    return ids
-
-
-def resolve_predictors(
-    device_id: str | None = None, predictors: str | PathLike[str] | None = None
-) -> tuple[Path, str]:
-    """The bundle folder to use and a sentence saying why it was chosen.
-
-    ``predictors`` is a bundle folder, or a folder of bundles (``<device-id>/``); without it, this machine's
-    calibrated bundle in the user data dir (:mod:`layerpower.predictors.locations`) when there is one for
-    ``device_id`` (or this machine), else the bundles shipped in the package. ``device_id`` picks a bundle;
-    without it, this machine's if there is one, else the only (or first) one, named as another device's.
-    """
-    if predictors is None:
-        from layerpower.predictors.locations import calibrated_bundle
-
-        mine = this_machine_ids()
-        found = calibrated_bundle([device_id] if device_id is not None else mine)
-        if found is not None:
-            return found
-    if predictors is not None:
-        root = Path(predictors)
-        if (root / MANIFEST).is_file():
-            return root, str(root)
-        if not root.is_dir():
-            raise BundleError(f"{root}: no such predictor folder", "train one with train-predictors")
-        return _choose(root, device_id, where=str(root))
-    return _choose(BUNDLED_ROOT, device_id, where="bundled with the package")
-
-
-def _choose(root: Path, device_id: str | None, where: str) -> tuple[Path, str]:
-    devices = bundled_devices(root)
-    if not devices:
-        raise BundleError(
-            f"no predictor bundle found ({where}: {root})",
-            "train one with train-predictors datasets/<device-id>/ and pass --predictors DIR",
-        )
-    if device_id is not None:
-        if device_id not in devices:
-            raise BundleError(
-                f"no predictors for device {device_id!r} ({where})", f"available: {', '.join(devices)}"
-            )
-        return root / device_id, where
-    for mine in this_machine_ids(gpu=any(not d.startswith("cpu-") for d in devices)):
-        if mine in devices:
-            return root / mine, f"{where}; this machine's device"
-    ids = this_machine_ids(gpu=False)
-    mine = ", ".join(ids) or "unknown"
-    hint = f"this machine is {mine}; run `layerpower calibrate` to fit the predictors to it"
-    if len(devices) == 1:
-        return root / devices[0], f"{where}; the only bundle, for {devices[0]}, not this machine: {hint}"
-    near = nearest_device(devices, ids)
-    return root / near, (
-        f"{where}; {near}, the nearest of {len(devices)} bundles, none is this machine's: {hint}"
-    )
-
-
-@functools.lru_cache(maxsize=8)
-def _cached_bundle(path: str, stamp: int) -> PredictorBundle:
-    return load_bundle(path)
-
-
-def get_bundle(path: str | PathLike[str]) -> PredictorBundle:
-    """Load (once per process, until the manifest changes) and verify the bundle in ``path``."""
-    resolved = Path(path).resolve()
-    try:
-        stamp = (resolved / MANIFEST).stat().st_mtime_ns
-    except OSError:
-        stamp = 0
-    return _cached_bundle(str(resolved), stamp)
-
-
 # ---------------------------------------------------------------------------------------------- prediction
 
 
@@ -281,7 +177,32 @@ def predict_layers_covered(
     out["unseen_op"] = np.array(["not seen in training" in str(r) for r in reasons], dtype=bool)
     out["left_out"] = [str(r) for r in reasons]
     out, summary = apply_fallbacks(bundle, frame.reset_index(drop=True), out.reset_index(drop=True))
+    out = add_page_faults(bundle, frame.reset_index(drop=True), out)
     return out[LAYER_OUTPUT_COLUMNS], summary
+
+
+def add_page_faults(bundle: PredictorBundle, frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` with ``page_faults`` (pages refaulted per call, :mod:`layerpower.predictors.page_faults`) and
+    ``page_fault_s`` (their cost, s; 0 where the bundle has no measured cost per page), the cost added to
+    the runtime and its bounds, and to the energy at the layer's power."""
+    from layerpower.predictors.page_faults import fault_cost_s, refault_pages
+
+    pages = refault_pages(frame)
+    cost = fault_cost_s(bundle)
+    seconds = pages * (cost or 0.0)
+    out = out.assign(page_faults=pages, page_fault_s=seconds)
+    if not seconds.any():
+        return out
+    priced = out["runtime_s"].notna().to_numpy() & (seconds > 0)
+    for column in ("runtime_s", "runtime_low_s", "runtime_high_s"):
+        out.loc[priced, column] = out.loc[priced, column] + seconds[priced]
+    for energy, power in (
+        ("energy_j", "power_w"),
+        ("energy_low_j", "power_low_w"),
+        ("energy_high_j", "power_high_w"),
+    ):
+        out.loc[priced, energy] = out.loc[priced, energy] + seconds[priced] * out.loc[priced, power]
+    return out
 
 
 def _model_band(bundle: PredictorBundle, quantity: str, calibrated: bool) -> tuple[float, float]:
@@ -302,8 +223,14 @@ def total_from_layers(
     predicted = layers["runtime_s"].notna().to_numpy()
     sum_runtime = float(layers.loc[predicted, "runtime_s"].sum())
     sum_energy = float(layers.loc[predicted, "energy_j"].sum())
-    calibrated = calibrate and bundle.calibration is not None and sum_runtime > 0
-    runtime = float(bundle.calibration.apply(sum_runtime, len(layers))) if calibrated else sum_runtime
+    faults = float(layers.loc[predicted, "page_fault_s"].sum()) if "page_fault_s" in layers else 0.0
+    calibrated = calibrate and bundle.calibration is not None and sum_runtime > faults
+    # the calibration scales what the regressors priced; the page faults are a measured cost, added as is
+    runtime = (
+        float(bundle.calibration.apply(sum_runtime - faults, len(layers))) + faults
+        if calibrated
+        else sum_runtime
+    )
     energy = sum_energy * runtime / sum_runtime if sum_runtime > 0 else 0.0
     r_low, r_high = apply_band(runtime, _model_band(bundle, "runtime_s", calibrated))
     e_low, e_high = apply_band(energy, _model_band(bundle, "energy_j", calibrated))
@@ -345,6 +272,11 @@ def _notes(
     left = layers[layers["left_out"] != ""]
     for reason, count in left.groupby("left_out").size().items():
         notes.append(f"left out {count} layer call(s): {reason}")
+    if "page_faults" in layers and bundle.device_id.startswith("cpu-"):
+        from layerpower.predictors.page_faults import fault_cost_s, fault_note
+
+        note = fault_note(layers["page_faults"].to_numpy(), fault_cost_s(bundle), bundle.device_id)
+        notes += [note] if note else []
     return notes
 
 

@@ -342,7 +342,7 @@ def measure_in_process(
     return out
 
 
-def _worker_env() -> dict[str, str]:
+def worker_env() -> dict[str, str]:
     """The environment for a worker: this process's import path, so user factories resolve there too."""
     env = dict(os.environ)
     paths = [p for p in sys.path if p and os.path.isdir(p)]
@@ -368,7 +368,7 @@ def _run_worker(
     command += plan.worker_options()
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, env=_worker_env(), timeout=WORKER_TIMEOUT_S, check=False
+            command, capture_output=True, text=True, env=worker_env(), timeout=WORKER_TIMEOUT_S, check=False
         )
     except subprocess.TimeoutExpired:
         raise LayerpowerError(

@@ -85,3 +85,18 @@ def fake_whole(name: str, **kw: object) -> types.SimpleNamespace:
         is_estimate=True,
         statistic="fake",
     )
+
+
+#: the cost per refaulted page the fake fault probe reports (s)
+FAULT_COST_S = 1.5e-6
+
+
+class FakeFaultCost:
+    """A stand-in for ``layerpower.profiling.fault_cost.measure_fault_cost``; counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, device: str = "cpu", **_: object) -> dict:
+        self.calls += 1
+        return {"seconds_per_page": FAULT_COST_S, "applies": True, "method": "fake"}

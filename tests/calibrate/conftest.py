@@ -10,7 +10,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "predictors"))
 
-from cal_fakes import FakeSampled, fake_whole  # noqa: E402
+from cal_fakes import FakeFaultCost, FakeSampled, fake_whole  # noqa: E402
 from synthetic_layers import DEVICE, FAST_PARAMS, write_synthetic_dataset  # noqa: E402
 
 
@@ -33,9 +33,11 @@ def _private_dirs(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.
 @pytest.fixture
 def fake_sampled(monkeypatch: pytest.MonkeyPatch) -> FakeSampled:
     from layerpower.calibrate import probes
-    from layerpower.profiling import whole_model
+    from layerpower.profiling import fault_cost, whole_model
 
     fake = FakeSampled()
+    fake.fault_cost = FakeFaultCost()
+    monkeypatch.setattr(fault_cost, "measure_fault_cost", fake.fault_cost)
     monkeypatch.setattr(probes, "sampled_api", lambda: fake)
     monkeypatch.setattr(probes, "LAYER_PROBES", 120)
     monkeypatch.setattr(probes, "CHUNK", 16)

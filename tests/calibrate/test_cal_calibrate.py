@@ -226,3 +226,34 @@ def test_a_recording_in_another_machine_state_than_the_dataset_is_named(
     assert json.loads((ref / "manifest.json").read_text())["reference_probes"][
         "whole_vs_training_median"
     ] == (pytest.approx(0.5))
+
+
+def test_calibrate_measures_the_fault_cost_once_and_prediction_prices_it(
+    reference_bundle, fake_sampled, tmp_path
+):
+    import dataclasses
+
+    from cal_fakes import FAULT_COST_S
+
+    from layerpower.predictors.energy import predict_frame
+
+    # an interrupted run that got as far as the fault probe: the next run takes its result
+    probes.measure_fault_probe(probes.ProbeStore(tmp_path / "b"), device="cpu", deadline=math.inf)
+    calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    assert fake_sampled.fault_cost.calls == 1
+    assert (tmp_path / "b" / "page_faults.json").is_file()
+    bundle = load_bundle(tmp_path / "b")
+    assert bundle.calibrated["page_faults"]["seconds_per_page"] == FAULT_COST_S
+    frame = spec_frame(fake_specs(20, seed=5))
+    conv = frame.index[frame["layer_type"] == "Conv2d"][0]
+    frame.loc[conv, "params"] = 1024 * 1024 * 9  # 36 MiB of fp32 weight: 9,216 pages a call
+    unpriced = dataclasses.replace(bundle, calibrated={})
+    priced_layers, plain_layers = predict_layers(bundle, frame), predict_layers(unpriced, frame)
+    extra = priced_layers["runtime_s"] - plain_layers["runtime_s"]
+    assert extra[conv] == pytest.approx(9216 * FAULT_COST_S) and extra.drop(conv).abs().max() == 0
+    assert priced_layers.loc[conv, "page_faults"] == 9216
+    priced, plain = predict_frame(frame, bundle), predict_frame(frame, unpriced)
+    # the whole-model calibration scales the regressors' sum; the measured fault cost is added as it is
+    assert priced.total.runtime_s - plain.total.runtime_s == pytest.approx(9216 * FAULT_COST_S, rel=1e-9)
+    assert any("priced at 1.50 µs" in n for n in priced.notes)
+    assert any("not priced" in n and "layerpower calibrate" in n for n in plain.notes)

@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 
 from layerpower.cli import main
-from layerpower.predictors import energy
-from layerpower.predictors.energy import bundled_devices
+from layerpower.predictors import bundle_choice
+from layerpower.predictors.bundle_choice import bundled_devices
 
 
 def test_calibrate_command_writes_and_reports(reference_bundle, fake_sampled, tmp_path):
@@ -33,7 +33,7 @@ def test_calibrate_command_writes_and_reports(reference_bundle, fake_sampled, tm
 
 @pytest.mark.skipif(not bundled_devices(), reason="no predictors bundled with the package")
 def test_predict_energy_names_a_device_mismatch(monkeypatch):
-    monkeypatch.setattr(energy, "this_machine_ids", lambda gpu=True: ["cpu-amd-epyc-7b13-2c"])
+    monkeypatch.setattr(bundle_choice, "this_machine_ids", lambda gpu=True: ["cpu-amd-epyc-7b13-2c"])
     out = CliRunner().invoke(main, ["predict-energy", "--model", "lenet"], catch_exceptions=False)
     assert out.exit_code == 0, out.output
     assert "this machine is cpu-amd-epyc-7b13-2c" in out.output and "layerpower calibrate" in out.output

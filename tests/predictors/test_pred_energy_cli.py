@@ -14,7 +14,8 @@ from layerpower.cli.predict import predict_energy as predict_cmd
 from layerpower.cli.predict import train_predictors as train_cmd
 from layerpower.errors import BundleError, LayerpowerError, UnknownModelError
 from layerpower.predictors.bundle import load_bundle
-from layerpower.predictors.energy import bundled_devices, predict_energy
+from layerpower.predictors.bundle_choice import bundled_devices
+from layerpower.predictors.energy import predict_energy
 
 
 def test_prediction_for_a_model_not_in_the_training_data(synthetic_bundle):
@@ -155,7 +156,9 @@ def test_bundled_predictors_predict_without_training():
     assert out.exit_code == 0, out.output
     assert any(f"predictors: {d}," in out.output for d in devices)
     assert "bundled with the package" in out.output
-    bundle = load_bundle(__import__("layerpower.predictors.energy", fromlist=["x"]).BUNDLED_ROOT / devices[0])
+    bundle = load_bundle(
+        __import__("layerpower.predictors.bundle_choice", fromlist=["x"]).BUNDLED_ROOT / devices[0]
+    )
     expected = "estimate (no sensor on the profiling machine)" if bundle.is_estimate else "measured ("
     assert f"power: {expected}" in out.output
 
@@ -201,16 +204,16 @@ def test_layer_cache_can_be_disabled(synthetic_bundle, tmp_path, monkeypatch):
 
 
 def test_without_this_machines_bundle_the_nearest_device_is_chosen(tmp_path, monkeypatch):
-    from layerpower.predictors import energy
+    from layerpower.predictors import bundle_choice as choice
 
     for device in ("cpu-amd-epyc-2c", "cpu-intel-xeon-2c", "cuda-nvidia-h200"):
         (tmp_path / device).mkdir()
         (tmp_path / device / "manifest.json").write_text("{}")
-    monkeypatch.setattr(energy, "this_machine_ids", lambda gpu=True: ["cpu-intel-xeon-4c"])
-    path, why = energy.resolve_predictors(predictors=tmp_path)
+    monkeypatch.setattr(choice, "this_machine_ids", lambda gpu=True: ["cpu-intel-xeon-4c"])
+    path, why = choice.resolve_predictors(predictors=tmp_path)
     assert path == tmp_path / "cpu-intel-xeon-2c"
     assert "cpu-intel-xeon-2c, the nearest of 3 bundles" in why and "layerpower calibrate" in why
-    assert energy.nearest_device(["cpu-intel-xeon-2c", "cpu-amd-epyc-2c"], ["cpu-amd-epyc-7b13-2c"]) == (
+    assert choice.nearest_device(["cpu-intel-xeon-2c", "cpu-amd-epyc-2c"], ["cpu-amd-epyc-7b13-2c"]) == (
         "cpu-amd-epyc-2c"
     )
-    assert energy.nearest_device(["b-x", "a-x"], ["c-x"]) == "a-x"  # nothing shared: the first sorted
+    assert choice.nearest_device(["b-x", "a-x"], ["c-x"]) == "a-x"  # nothing shared: the first sorted
