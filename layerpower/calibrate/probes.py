@@ -225,18 +225,21 @@ def measure_fault_probe(
     store: ProbeStore, *, device: str, deadline: float, progress: Progress | None = None
 ) -> dict[str, Any]:
     """The cost per refaulted page on this CPU (:func:`~layerpower.profiling.fault_cost.measure_fault_cost`),
-    from ``store`` when measured before; ``{}`` on a GPU or when :data:`FAULT_PROBE_S` does not fit
-    before ``deadline``."""
+    from ``store`` when measured before; ``{}`` on a GPU, ``{"skipped": why}`` when :data:`FAULT_PROBE_S`
+    does not fit before ``deadline`` or the probe failed (the faults then stay unpriced)."""
     if not str(device).startswith("cpu"):
         return {}
     found = store.page_faults()
     if found:
         return found
     if time.monotonic() + FAULT_PROBE_S > deadline:
-        return {}
+        return {"skipped": "the cost probe did not fit in the budget"}
     from layerpower.profiling.fault_cost import measure_fault_cost
 
-    found = measure_fault_cost(device)
+    try:
+        found = measure_fault_cost(device)
+    except LayerpowerError as exc:
+        return {"skipped": f"the cost probe failed: {exc}"}
     store.add_page_faults(found)
     if progress is not None:
         progress("page-fault cost", 1, 1)

@@ -251,10 +251,9 @@ def calibrate(
     ]
     if unprobed:
         uncalibrated.append(f"operations without probes take their kind's correction: {', '.join(unprobed)}")
-    if str(device).startswith("cpu") and not faults:
+    if "skipped" in faults:
         uncalibrated.append(
-            "page faults of convolution weights reordered above 32 MiB: not priced (the cost probe did not "
-            "fit in the budget)"
+            f"page faults of convolution weights reordered above 32 MiB: not priced ({faults['skipped']})"
         )
     if calibration is None:
         uncalibrated.append(

@@ -21,7 +21,6 @@ import ctypes
 import ctypes.util
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -53,6 +52,11 @@ def _libc() -> Any:
 
 
 def _faults() -> int:
+    """This process's minor page faults so far (0 without ``resource``, as on Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
     return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 

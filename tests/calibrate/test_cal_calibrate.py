@@ -257,3 +257,18 @@ def test_calibrate_measures_the_fault_cost_once_and_prediction_prices_it(
     assert priced.total.runtime_s - plain.total.runtime_s == pytest.approx(9216 * FAULT_COST_S, rel=1e-9)
     assert any("priced at 1.50 µs" in n for n in priced.notes)
     assert any("not priced" in n and "layerpower calibrate" in n for n in plain.notes)
+
+
+def test_a_failed_fault_probe_leaves_the_faults_unpriced_and_says_so(
+    reference_bundle, fake_sampled, tmp_path, monkeypatch
+):
+    from layerpower.predictors.page_faults import fault_cost_s
+    from layerpower.profiling import fault_cost
+
+    def broken(device: str = "cpu", **_: object) -> dict:
+        raise LayerpowerError("the page-fault cost probe failed: exit status 1", "see the message above")
+
+    monkeypatch.setattr(fault_cost, "measure_fault_cost", broken)
+    result = calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    assert fault_cost_s(result.bundle) is None and not (tmp_path / "b" / "page_faults.json").exists()
+    assert any("not priced (the cost probe failed" in u for u in result.provenance["uncalibrated"])
