@@ -274,7 +274,7 @@ class LayerProfiler:
         all_rows = [r for rows in layer_rows.values() for r in rows]
         row = model_row(whole, entry.name, self.device_id, idle, all_rows)
         info = _config_info(run, context, whole, idle, len(all_rows), started, load_before)
-        info["consistency"] = consistency(row, whole.runtime_cv)
+        info["consistency"] = consistency(row, whole.runtime_cv, [p.runtime_s for p in whole.per_process])
         return ConfigProfile(entry.name, batch_size, dtype, self.device_id, layer_rows, row, info)
 
     # -- the phases of one profile ---------------------------------------------------------------------

@@ -18,7 +18,10 @@ from layerpower.config.vocab import LAYER_KINDS
 CONSISTENCY_BOUNDS: dict[str, tuple[float, float]] = {
     "sum_runtime_over_whole": (0.5, 2.0),  # in-context layers vs the whole model
     "sum_isolated_over_sum_runtime": (1 / 3, 3.0),  # layers alone vs the same layers in context
-    "whole_runtime_cv": (0.0, 0.35),  # the whole model across fresh processes
+    "whole_runtime_cv": (0.0, 0.35),  # the whole model across fresh processes (without their runtimes)
+    # the median |deviation| from the median across fresh processes, over the median: small while most
+    # processes agree, so one slow process of three (whose time the median ignores) is not a disturbance
+    "whole_runtime_mad": (0.0, 0.15),
 }
 
 
@@ -46,11 +49,15 @@ class ConfigProfile:
         return out
 
 
-def consistency(model_row: dict[str, Any], whole_cv: float) -> dict[str, Any]:
-    """Ratios that should be near 1 (and a CV near 0) on a quiet machine, and which ones are far off.
+def consistency(
+    model_row: dict[str, Any], whole_cv: float, process_runtimes: Sequence[float] = ()
+) -> dict[str, Any]:
+    """Ratios that should be near 1 (and a spread near 0) on a quiet machine, and which ones are far off.
 
     A neighbour taking a core slows a 2-thread CPU run tenfold for as long as it runs; these figures make
-    such a disturbed configuration visible in meta.json (``problems`` lists what is out of bounds).
+    such a disturbed configuration visible in meta.json (``problems`` lists what is out of bounds). With
+    the whole model's per-process runtimes (s; two or more), its spread is judged by
+    ``whole_runtime_mad``, which the reported median is robust to, and the CV is only reported.
     """
     whole = float(model_row["runtime_s"])
     context = float(model_row["sum_runtime_s"])
@@ -60,8 +67,19 @@ def consistency(model_row: dict[str, Any], whole_cv: float) -> dict[str, Any]:
         "sum_isolated_over_sum_runtime": isolated / context if context > 0 else float("nan"),
         "whole_runtime_cv": float(whole_cv),
     }
+    judged = set(figures)
+    runtimes = [float(t) for t in process_runtimes if math.isfinite(float(t))]
+    if len(runtimes) >= 2:
+        import statistics
+
+        median = statistics.median(runtimes)
+        mad = statistics.median(abs(t - median) for t in runtimes)
+        figures["whole_runtime_mad"] = mad / median if median > 0 else float("nan")
+        judged = (judged - {"whole_runtime_cv"}) | {"whole_runtime_mad"}
     problems = []
     for name, value in figures.items():
+        if name not in judged:
+            continue
         low, high = CONSISTENCY_BOUNDS[name]
         if value == value and not low <= value <= high:
             problems.append(f"{name} = {value:.2f}, expected {low:.2f}..{high:.2f}")

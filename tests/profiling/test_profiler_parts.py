@@ -210,3 +210,14 @@ def test_consistency_flags_a_disturbed_configuration() -> None:
         "sum_isolated_over_sum_runtime",
         "whole_runtime_cv",
     ]
+
+
+def test_one_slow_process_of_three_is_not_a_disturbance_but_no_agreement_is() -> None:
+    from layerpower.profiling.rows import consistency
+
+    row = {"runtime_s": 0.031, "sum_runtime_s": 0.029, "sum_runtime_isolated_s": 0.027}
+    one_slow = consistency(row, 0.9, [0.030, 0.031, 0.090])  # the median, 0.031 s, stands
+    assert one_slow["problems"] == [] and one_slow["whole_runtime_cv"] == 0.9
+    assert one_slow["whole_runtime_mad"] == pytest.approx(0.001 / 0.031, abs=1e-4)
+    apart = consistency(row, 0.33, [0.020, 0.031, 0.045])  # no two processes agree
+    assert [p.split(" =")[0] for p in apart["problems"]] == ["whole_runtime_mad"]
