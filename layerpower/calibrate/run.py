@@ -5,8 +5,9 @@ The bundle written keeps the reference bundle's regressors and adds the device c
 factor fitted here (:func:`layerpower.calibrate.fit.fit_whole`); its whole-model bands are the reference's
 widened in quadrature by the leave-one-probe-out error of that factor (:func:`widen_band`); its manifest's
 ``calibrated`` entry holds the provenance, and on a CPU the measured cost per refaulted page
-(``page_faults``: :mod:`layerpower.profiling.fault_cost`, priced by :mod:`layerpower.predictors.page_faults`). It goes to ``<user data dir>/predictors/<device-id>/``
-(:mod:`layerpower.predictors.locations`) unless ``out`` says otherwise, never into the package's folder.
+(``page_faults``: :mod:`layerpower.profiling.fault_cost`, priced by :mod:`layerpower.predictors.page_faults`).
+It goes to ``<user data dir>/predictors/<device-id>/`` (:mod:`layerpower.predictors.locations`) unless
+``out`` says otherwise, never into the package's folder.
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ get the device roofline's runtime (or median rates where the bundle has no roofl
 in ``predicted_by``/``power_by``, with widened intervals; ``EnergyPrediction.fallback`` says what share of
 the runtime came from trained predictors. Rows that even the fallback cannot price are listed in
 ``left_out`` and excluded from the sums (their calls still count in the calibration's per-call term).
+Convolutions whose weight is reordered above glibc's mmap threshold also pay their page faults
+(:mod:`layerpower.predictors.page_faults`), at the bundle's measured cost per page, added after the
+whole-model calibration.
 """
 
 from __future__ import annotations
