@@ -288,9 +288,16 @@ def _layer_table(result: EnergyPrediction) -> str:
         by = str(row.get("predicted_by") or "-")
         if row.get("power_by") not in (None, "", "trained", by):
             by += f"/{row['power_by']}"
+        note = str(row["left_out"])
+        if row.get("page_faults"):
+            priced = row.get("page_fault_s") or 0.0
+            faults = f"{row['page_faults']:,.0f} page faults " + (
+                f"({_num(priced)} s of it)" if priced else "(not priced)"
+            )
+            note = f"{note}; {faults}" if note else faults
         rows.append(
             f"{str(row['layer_name'])[:32]:<32} {str(row['layer_type'])[:18]:<18} {row['kind']:<13} "
             f"{_num(row['runtime_s']):>10} {_num(row['power_w']):>8} {_num(row['energy_j']):>10}"
-            f"  {by:<13} {row['left_out']}"
+            f"  {by:<13} {note}"
         )
     return "\n".join(rows)

@@ -257,6 +257,10 @@ def test_calibrate_measures_the_fault_cost_once_and_prediction_prices_it(
     assert priced.total.runtime_s - plain.total.runtime_s == pytest.approx(9216 * FAULT_COST_S, rel=1e-9)
     assert any("priced at 1.50 µs" in n for n in priced.notes)
     assert any("not priced" in n and "layerpower calibrate" in n for n in plain.notes)
+    from layerpower.cli.predict import format_table
+
+    assert "9,216 page faults (0.01382 s of it)" in format_table(priced, per_layer=True)
+    assert "9,216 page faults (not priced)" in format_table(plain, per_layer=True)
 
 
 def test_a_failed_fault_probe_leaves_the_faults_unpriced_and_says_so(
