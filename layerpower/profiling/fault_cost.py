@@ -22,7 +22,6 @@ import ctypes.util
 import json
 import os
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -52,12 +51,10 @@ def _libc() -> Any:
 
 
 def _faults() -> int:
-    """This process's minor page faults so far (0 without ``resource``, as on Windows)."""
-    try:
-        import resource
-    except ImportError:
-        return 0
-    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
+    """This process's minor page faults so far (0 where they cannot be counted, as on Windows)."""
+    from layerpower.profiling.whole_model import minor_faults
+
+    return minor_faults() or 0
 
 
 def measure_in_this_process(rounds: int = ROUNDS, calls: int = CALLS) -> dict[str, Any]:
@@ -126,24 +123,13 @@ def measure_fault_cost(device: str = "cpu", rounds: int = ROUNDS, calls: int = C
     """The cost per refaulted page on ``device`` (CPU only) from one worker process (see the module)."""
     if not str(device).startswith("cpu"):
         raise LayerpowerError(f"page-fault cost is a CPU measurement, not one of {device!r}", "use cpu")
-    from layerpower.profiling.whole_model import worker_env
+    from layerpower.profiling.worker import run_json_worker
 
     command = [sys.executable, "-m", "layerpower.profiling.fault_cost", "--rounds", str(rounds)]
     command += ["--calls", str(calls)]
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=worker_env(), timeout=WORKER_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise LayerpowerError(
-            f"the page-fault cost probe took longer than {WORKER_TIMEOUT_S:.0f} s", "retry on an idle machine"
-        ) from None
-    lines = done.stdout.strip().splitlines()
-    if done.returncode != 0 or not lines:
-        errors = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        reason = errors[-1] if errors else f"exit status {done.returncode}"
-        raise LayerpowerError(f"the page-fault cost probe failed: {reason}", "see the message above")
-    return dict(json.loads(lines[-1]))
+    return dict(
+        run_json_worker(command, "the page-fault cost probe", WORKER_TIMEOUT_S, "retry on an idle machine")
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -30,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from layerpower.errors import LayerpowerError
 from layerpower.profiling.progress import progress_bar
 from layerpower.profiling.settings import WHOLE_BUDGET_S, WHOLE_PROCESSES, WHOLE_REPEATS_RANGE, clamp_count
+from layerpower.profiling.worker import run_json_worker
 
 if TYPE_CHECKING:
     from torch import nn
@@ -342,19 +342,6 @@ def measure_in_process(
     return out
 
 
-def worker_env() -> dict[str, str]:
-    """The environment for a worker: this process's import path, so user factories resolve there too."""
-    env = dict(os.environ)
-    paths = [p for p in sys.path if p and os.path.isdir(p)]
-    if env.get("PYTHONPATH"):
-        paths.append(env["PYTHONPATH"])
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    torch = sys.modules.get("torch")
-    if torch is not None and "LAYERPOWER_TORCH_THREADS" not in env:
-        env["LAYERPOWER_TORCH_THREADS"] = str(torch.get_num_threads())
-    return env
-
-
 def _run_worker(
     model: str,
     configs: Sequence[tuple[int, str]],
@@ -366,22 +353,7 @@ def _run_worker(
     for batch_size, dtype_name in configs:
         command += ["--config", f"{batch_size}:{dtype_name}:{repeats.get((batch_size, dtype_name)) or 0}"]
     command += plan.worker_options()
-    try:
-        done = subprocess.run(
-            command, capture_output=True, text=True, env=worker_env(), timeout=WORKER_TIMEOUT_S, check=False
-        )
-    except subprocess.TimeoutExpired:
-        raise LayerpowerError(
-            f"whole-model measurement of {model!r} took longer than {WORKER_TIMEOUT_S:.0f} s"
-        ) from None
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if line.strip()]
-        reason = lines[-1] if lines else f"exit status {done.returncode}"
-        raise LayerpowerError(f"whole-model measurement of {model!r} failed in a worker process: {reason}")
-    try:
-        payload = json.loads(done.stdout.strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
-        raise LayerpowerError(f"whole-model worker for {model!r} printed no result") from None
+    payload = run_json_worker(command, f"whole-model measurement of {model!r}", WORKER_TIMEOUT_S)
     return [ProcessResult(**item) for item in payload["results"]]
 
 
