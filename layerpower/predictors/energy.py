@@ -186,11 +186,11 @@ def predict_layers_covered(
 
 def add_page_faults(bundle: PredictorBundle, frame: pd.DataFrame, out: pd.DataFrame) -> pd.DataFrame:
     """``out`` with ``page_faults`` (pages refaulted per call, :mod:`layerpower.predictors.page_faults`) and
-    ``page_fault_s`` (their cost, s; 0 where the bundle has no measured cost per page), the cost added to
-    the runtime and its bounds, and to the energy at the layer's power."""
-    from layerpower.predictors.page_faults import fault_cost_s, refault_pages
+    ``page_fault_s`` (their cost, s; 0 where the bundle has no measured cost per page; both 0 for a GPU
+    bundle), the cost added to the runtime and its bounds, and to the energy at the layer's power."""
+    from layerpower.predictors.page_faults import bundle_pages, fault_cost_s
 
-    pages = refault_pages(frame)
+    pages = bundle_pages(bundle, frame)
     cost = fault_cost_s(bundle)
     seconds = pages * (cost or 0.0)
     out = out.assign(page_faults=pages, page_fault_s=seconds)
@@ -275,7 +275,7 @@ def _notes(
     left = layers[layers["left_out"] != ""]
     for reason, count in left.groupby("left_out").size().items():
         notes.append(f"left out {count} layer call(s): {reason}")
-    if "page_faults" in layers and bundle.device_id.startswith("cpu-"):
+    if "page_faults" in layers:
         from layerpower.predictors.page_faults import fault_cost_s, fault_note
 
         note = fault_note(layers["page_faults"].to_numpy(), fault_cost_s(bundle), bundle.device_id)

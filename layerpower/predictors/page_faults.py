@@ -49,10 +49,20 @@ def refault_pages(frame: pd.DataFrame) -> np.ndarray:
     return np.where(reordered & (weight >= MMAP_THRESHOLD_MAX_BYTES), pages, 0.0)
 
 
+def on_cpu(bundle: Any) -> bool:
+    """Whether ``bundle`` predicts a CPU device, where glibc serves the weight reorders (not a GPU)."""
+    return str(getattr(bundle, "device_id", "")).startswith("cpu-")
+
+
+def bundle_pages(bundle: Any, frame: pd.DataFrame) -> np.ndarray:
+    """:func:`refault_pages` of ``frame`` on ``bundle``'s device: zeros where it is not a CPU."""
+    return refault_pages(frame) if on_cpu(bundle) else np.zeros(len(frame))
+
+
 def fault_cost_s(bundle: Any) -> float | None:
     """Seconds per refaulted page on ``bundle``'s device: the cost ``calibrate`` measured, else the one
     recorded with the reference probes; None where neither was measured or the device is not a CPU."""
-    if not str(getattr(bundle, "device_id", "")).startswith("cpu-"):
+    if not on_cpu(bundle):
         return None
     recorded = (getattr(bundle, "manifest", None) or {}).get(REFERENCE_PROBES_KEY)
     for entry in (

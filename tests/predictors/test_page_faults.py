@@ -8,7 +8,7 @@ import types
 import pandas as pd
 import pytest
 
-from layerpower.predictors.page_faults import fault_cost_s, fault_note, refault_pages
+from layerpower.predictors.page_faults import bundle_pages, fault_cost_s, fault_note, refault_pages
 
 
 def _rows(*rows: tuple[str, int, str]) -> pd.DataFrame:
@@ -61,3 +61,11 @@ def test_the_note_says_whether_the_faults_were_priced(cost, says):
     note = fault_note(np.array([0.0, 9216.0, 0.0]), cost, "cpu-x-2c")
     assert "1 convolution call(s)" in note and "9,216 page faults" in note and says in note
     assert fault_note(np.zeros(3), cost, "cpu-x-2c") == ""
+
+
+def test_a_gpu_bundle_counts_no_weight_reorder_faults():
+    frame = _rows(("Conv2d", 1024 * 1024 * 9, "float32"))
+    cpu = types.SimpleNamespace(device_id="cpu-x-2c", calibrated={}, manifest={})
+    gpu = types.SimpleNamespace(device_id="nvidia-h200", calibrated={}, manifest={})
+    assert bundle_pages(cpu, frame).tolist() == [9216]
+    assert bundle_pages(gpu, frame).tolist() == [0]
