@@ -275,11 +275,12 @@ def _notes(
     left = layers[layers["left_out"] != ""]
     for reason, count in left.groupby("left_out").size().items():
         notes.append(f"left out {count} layer call(s): {reason}")
-    if "page_faults" in layers:
-        from layerpower.predictors.page_faults import fault_cost_s, fault_note
+    from layerpower.predictors.page_faults import fault_cost_s, fault_note, heap_note
 
+    if "page_faults" in layers:
         note = fault_note(layers["page_faults"].to_numpy(), fault_cost_s(bundle), bundle.device_id)
         notes += [note] if note else []
+    notes += [note] if (note := heap_note(bundle)) else []
     return notes
 
 

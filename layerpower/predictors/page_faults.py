@@ -93,3 +93,23 @@ def fault_note(pages: np.ndarray, cost_s: float | None, device_id: str) -> str:
             "(run `layerpower calibrate` on the device)"
         )
     return f"{what}, priced at {cost_s * 1e6:.2f} µs each as measured on {device_id} ({total * cost_s:.4g} s)"
+
+
+def heap_note(bundle: Any) -> str:
+    """The sentence CPU predictions print about heap page faults (``""`` off the CPU).
+
+    With glibc's default malloc a process may hand a forward's freed memory back to the kernel and fault it
+    in again on every forward. Whether it does depends on what the process allocated before (its dynamic
+    thresholds), not on the model alone, so no layer feature predicts it; ``benchmarks/bench_heap_faults.py``
+    measures the share. Fixed thresholds (:data:`~layerpower.config.memory.STEADY_MALLOC_TUNABLES`) avoid it.
+    """
+    if not on_cpu(bundle):
+        return ""
+    from layerpower.config.memory import STEADY_MALLOC_TUNABLES
+
+    return (
+        "heap page faults are not predicted per model: with glibc's default malloc a process may fault a "
+        "forward's freed memory in again every forward, by its allocation history (up to a third of a forward: "
+        "'Heap page faults' in the README); the runtime carries the calibration models' average share, and "
+        f"GLIBC_TUNABLES={STEADY_MALLOC_TUNABLES} avoids them"
+    )

@@ -66,4 +66,6 @@ def process_facts() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cpu_count": usable_cpu_count(),
         "platform": platform.platform(),
+        # fixed malloc thresholds change the heap's page faults (layerpower.predictors.page_faults.heap_note)
+        **({"glibc_tunables": tunables} if (tunables := os.environ.get("GLIBC_TUNABLES")) else {}),
     }

@@ -3,6 +3,7 @@ source in a bundle."""
 
 from __future__ import annotations
 
+import platform
 import types
 
 import pandas as pd
@@ -69,3 +70,58 @@ def test_a_gpu_bundle_counts_no_weight_reorder_faults():
     gpu = types.SimpleNamespace(device_id="nvidia-h200", calibrated={}, manifest={})
     assert bundle_pages(cpu, frame).tolist() == [9216]
     assert bundle_pages(gpu, frame).tolist() == [0]
+
+
+def test_cpu_predictions_say_heap_faults_are_not_predicted_and_gpu_ones_do_not():
+    from layerpower.config.memory import STEADY_MALLOC_TUNABLES
+    from layerpower.predictors.page_faults import heap_note
+
+    cpu = types.SimpleNamespace(device_id="cpu-x-2c", calibrated={}, manifest={})
+    gpu = types.SimpleNamespace(device_id="nvidia-h200", calibrated={}, manifest={})
+    note = heap_note(cpu)
+    assert "not predicted per model" in note and f"GLIBC_TUNABLES={STEADY_MALLOC_TUNABLES}" in note
+    assert heap_note(gpu) == ""
+
+
+# Frees one 4 MiB mapped block (glibc's dynamic thresholds rise: mmap 4 MiB, trim 8 MiB), then fills and frees
+# three 3 MiB heap blocks ten times: 9 MiB free at the heap top, above the trim threshold, goes back to the
+# kernel each time and faults in again. Prints the minor faults of the last nine rounds.
+_TRIM_SCRIPT = """
+import ctypes, resource
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype = ctypes.c_void_p
+libc.malloc.argtypes = [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+libc.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+MiB = 1 << 20
+block = libc.malloc(4 * MiB); libc.memset(block, 1, 4 * MiB); libc.free(block)
+faults = lambda: resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for i in range(10):
+    if i == 1:
+        start = faults()
+    blocks = [libc.malloc(3 * MiB) for _ in range(3)]
+    for b in blocks:
+        libc.memset(b, 1, 3 * MiB)
+    for b in reversed(blocks):
+        libc.free(b)
+print(faults() - start)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's heap trimming")
+def test_the_steady_tunables_keep_a_trimmed_heap_mapped():
+    import os
+    import subprocess
+    import sys
+
+    from layerpower.config.memory import PAGE_BYTES, STEADY_MALLOC_TUNABLES
+
+    def faults(tunables: str | None) -> int:
+        env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+        env.update({"GLIBC_TUNABLES": tunables} if tunables else {})
+        done = subprocess.run([sys.executable, "-c", _TRIM_SCRIPT], env=env, capture_output=True, text=True)
+        return int(done.stdout.strip())
+
+    pages = 9 * (1 << 20) // PAGE_BYTES  # 2,304 pages refaulted per round by default
+    assert faults(None) >= 9 * pages * 0.9
+    assert faults(STEADY_MALLOC_TUNABLES) < pages  # nine rounds together fault less than one round did
