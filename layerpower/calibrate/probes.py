@@ -6,6 +6,12 @@ operations), plus the small whole models :data:`WHOLE_PROBES` measured end to en
 appended to ``probes.partial.csv`` / ``whole.partial.json`` in the output folder after every chunk, so an
 interrupted run keeps what finished and a re-run measures only what is missing (probes are matched by a
 hash of their place in the set and their feature row, so a changed sampler never reuses a stale row).
+
+The budget left after the first pass goes to further passes (at most :data:`MAX_PASSES`, each only when a
+whole pass and a round of the whole models still fit): a shared machine's speed moves over minutes, and a
+calibration measured in one slow or fast minute carries that state into every prediction. A probe's
+measurement is then the median over its passes (:func:`combine_passes`), a whole model's the median over
+its rounds; rows keep their pass in ``probe_pass``.
 """
 
 from __future__ import annotations
@@ -38,6 +44,20 @@ TORCH_WARMUP_S = 4.0
 WHOLE_BUDGET_S = 1.0
 #: whole model: seconds to build a small model (real weights) and run the warm-up forwards, besides the budget
 WHOLE_OVERHEAD_S = 3.0
+
+#: most passes over the layer probes and rounds of the whole models, budget permitting
+MAX_PASSES = 3
+#: the column naming a layer probe row's pass (0 first)
+PASS_COLUMN = "probe_pass"
+#: measured columns of a layer probe row, combined over passes by their median
+MEASURED_COLUMNS = (
+    "runtime_s",
+    "runtime_isolated_s",
+    "power_w",
+    "dynamic_power_w",
+    "idle_power_w",
+    "energy_j",
+)
 
 #: seconds of the page-fault cost probe (a worker process: torch import, then about 0.4 s of calls)
 FAULT_PROBE_S = 4.0
@@ -118,18 +138,23 @@ class ProbeStore:
         self.faults_path = self.folder / FAULTS_PARTIAL
 
     def layers(self) -> pd.DataFrame:
+        """Every measured layer probe row, of every pass (``probe_pass``; 0 where a file predates passes)."""
         if not self.layers_path.is_file():
             return pd.DataFrame()
         try:
-            return pd.read_csv(self.layers_path, dtype={"layer_type": str, "probe_key": str})
+            frame = pd.read_csv(self.layers_path, dtype={"layer_type": str, "probe_key": str})
         except (OSError, ValueError, pd.errors.EmptyDataError):
             return pd.DataFrame()  # a damaged partial file: measure again
+        if PASS_COLUMN not in frame.columns:
+            frame[PASS_COLUMN] = 0
+        return frame
 
     def add_layers(self, rows: pd.DataFrame) -> pd.DataFrame:
         from layerpower.io import write_csv_atomic
 
         merged = pd.concat([self.layers(), rows], ignore_index=True)
-        merged = merged.drop_duplicates("probe_key", keep="last").reset_index(drop=True)
+        merged[PASS_COLUMN] = pd.to_numeric(merged[PASS_COLUMN], errors="coerce").fillna(0).astype(int)
+        merged = merged.drop_duplicates(["probe_key", PASS_COLUMN], keep="last").reset_index(drop=True)
         self.folder.mkdir(parents=True, exist_ok=True)
         write_csv_atomic(merged, self.layers_path, index=False)
         return merged
@@ -152,7 +177,12 @@ class ProbeStore:
         return self._read(self.whole_path)
 
     def add_whole(self, model: str, result: dict[str, Any]) -> None:
-        self._write({**self.whole(), model: result}, self.whole_path)
+        """Add one round of ``model``: its entry keeps every round (``rounds``) and their medians."""
+        entry = self.whole().get(model) or {}
+        rounds = [r for r in entry.get("rounds", [entry] if entry else []) if isinstance(r, dict)]
+        rounds.append(result)
+        medians = {key: _median([r.get(key) for r in rounds]) for key in ("runtime_s", "energy_j", "power_w")}
+        self._write({**self.whole(), model: {**result, **medians, "rounds": rounds}}, self.whole_path)
 
     def page_faults(self) -> dict[str, Any]:
         """The page-fault cost probe's result (:mod:`layerpower.profiling.fault_cost`); ``{}`` until run."""
@@ -173,6 +203,41 @@ class ProbeStore:
                 path.replace(self.folder / final)
 
 
+def _median(values: list[Any]) -> float:
+    """The median of the finite numbers among ``values`` (NaN when there are none)."""
+    import math
+    import statistics
+
+    finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
+    return statistics.median(finite) if finite else math.nan
+
+
+def combine_passes(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per probe (first pass's features) with :data:`MEASURED_COLUMNS` the median over its passes,
+    and ``passes``, the number of them."""
+    if frame.empty or "probe_key" not in frame.columns:
+        return frame
+    keys = frame["probe_key"].astype(str)
+    first = frame.sort_values(PASS_COLUMN, kind="stable").drop_duplicates("probe_key").set_index("probe_key")
+    first = first.drop(columns=[PASS_COLUMN])
+    measured = [c for c in MEASURED_COLUMNS if c in frame.columns]
+    numbers = frame[measured].apply(pd.to_numeric, errors="coerce").groupby(keys.to_numpy())
+    first[measured] = numbers.median().reindex(first.index)
+    first["passes"] = keys.value_counts().reindex(first.index).astype(int)
+    order = pd.unique(keys)  # the order probes were first measured in
+    return first.loc[order].reset_index()
+
+
+def pass_todo(specs: list[Any], store: ProbeStore, pass_index: int = 0) -> list[tuple[str, Any]]:
+    """(key, spec) of the probes ``store`` holds no row of pass ``pass_index`` for."""
+    done = store.layers()
+    have = set()
+    if "probe_key" in done.columns:
+        have = set(done.loc[done[PASS_COLUMN] == pass_index, "probe_key"].astype(str))
+    keys = [probe_key(s, i) for i, s in enumerate(specs)]
+    return [(k, s) for k, s in zip(keys, specs, strict=True) if k not in have]
+
+
 def measure_layer_probes(
     specs: list[Any],
     store: ProbeStore,
@@ -181,25 +246,25 @@ def measure_layer_probes(
     deadline: float,
     power_source: str | None = None,
     progress: Progress | None = None,
+    pass_index: int = 0,
 ) -> pd.DataFrame:
-    """Measure the probes not yet in ``store`` until ``deadline`` (``time.monotonic()``); all rows measured."""
+    """Measure the probes of pass ``pass_index`` not yet in ``store`` until ``deadline``
+    (``time.monotonic()``); every probe measured so far, one row each (:func:`combine_passes`)."""
     api = sampled_api()
-    keys = [probe_key(s, i) for i, s in enumerate(specs)]
-    done = store.layers()
-    have = set(done["probe_key"].astype(str)) if "probe_key" in done.columns else set()
-    todo = [(k, s) for k, s in zip(keys, specs, strict=True) if k not in have]
+    todo = pass_todo(specs, store, pass_index)
     total = len(specs)
+    label = "layer probes" if pass_index == 0 else f"layer probes, pass {pass_index + 1}"
+    measured = total - len(todo)
     if progress is not None:
-        progress("layer probes", total - len(todo), total)
+        progress(label, measured, total)
     for start in range(0, len(todo), CHUNK):
         if time.monotonic() >= deadline:
             break
         chunk = todo[start : start + CHUNK]
-        base = len(done)
 
-        def step(count: int, _total: int, base: int = base) -> None:
+        def step(count: int, _total: int, base: int = measured) -> None:
             if progress is not None:
-                progress("layer probes", base + count, total)
+                progress(label, base + count, total)
 
         frame = api.measure_specs(
             [s for _, s in chunk], device=device, power_source=power_source, deadline=deadline, progress=step
@@ -213,12 +278,14 @@ def measure_layer_probes(
             frame = frame.dropna(subset=["probe_key"])
         else:  # measure_specs keeps the order of the specs it reached; those past the deadline are absent
             frame["probe_key"] = [k for k, _ in chunk][: len(frame)]
-        done = store.add_layers(frame)
+        frame[PASS_COLUMN] = pass_index
+        store.add_layers(frame)
+        measured += len(frame)
         if progress is not None:
-            progress("layer probes", len(done), total)
+            progress(label, measured, total)
         if len(frame) < len(chunk):
             break
-    return done
+    return combine_passes(store.layers())
 
 
 def measure_fault_probe(
@@ -259,14 +326,16 @@ def measure_whole_probes(
     deadline: float,
     power_source: str | None = None,
     progress: Progress | None = None,
+    rounds: int = 1,
 ) -> dict[str, dict[str, Any]]:
-    """Measure each of ``models`` (name -> predicted runtime in s) not in ``store`` while time remains."""
+    """Measure each of ``models`` (name -> predicted runtime in s) with fewer than ``rounds`` rounds in
+    ``store`` once more, while time remains; each model's entry holds the medians over its rounds."""
     from layerpower.profiling.whole_model import measure_whole_model
 
     have = store.whole()
     total = len(models)
     for name, predicted in models.items():
-        if name in have:
+        if whole_rounds(have.get(name)) >= rounds:
             continue
         if time.monotonic() + whole_cost_s(predicted) > deadline:
             continue
@@ -286,5 +355,13 @@ def measure_whole_probes(
         )
         have = store.whole()
         if progress is not None:
-            progress("whole models", len([m for m in models if m in have]), total)
+            done = len([m for m in models if whole_rounds(have.get(m)) >= rounds])
+            progress("whole models" if rounds == 1 else f"whole models, round {rounds}", done, total)
     return {m: have[m] for m in models if m in have}
+
+
+def whole_rounds(entry: dict[str, Any] | None) -> int:
+    """How many rounds a whole-model entry of the store holds (1 for an entry from before rounds)."""
+    if not entry:
+        return 0
+    return len(entry.get("rounds") or [entry])

@@ -164,6 +164,7 @@ def calibrate(
     reserve = sum(P.whole_cost_s(whole_pred[m]) for m in pending)
     fault_reserve = P.FAULT_PROBE_S if str(device).startswith("cpu") and not store.page_faults() else 0.0
     specs = P.probe_specs()
+    begun, pending_probes = time.monotonic(), len(P.pass_todo(specs, store))
     layers = P.measure_layer_probes(
         specs,
         store,
@@ -172,10 +173,38 @@ def calibrate(
         power_source=power_source,
         progress=progress,
     )
+    measured_here = pending_probes - len(P.pass_todo(specs, store))
+    per_probe_s = (time.monotonic() - begun) / measured_here if measured_here else overhead.one_probe_s
     faults = P.measure_fault_probe(store, device=device, deadline=deadline - reserve, progress=progress)
     whole = P.measure_whole_probes(
         whole_pred, store, device=device, deadline=deadline, power_source=power_source, progress=progress
     )
+    passes = 1
+    round_s = sum(P.whole_cost_s(whole_pred[m]) for m in whole_pred)
+    while passes < P.MAX_PASSES and len(layers) == len(specs) and len(whole) == len(whole_pred):
+        # a further pass only when all of it and a round of the whole models fit before the fit
+        todo = len(P.pass_todo(specs, store, passes))
+        if time.monotonic() + todo * per_probe_s + round_s > deadline:
+            break
+        layers = P.measure_layer_probes(
+            specs,
+            store,
+            device=device,
+            deadline=deadline - round_s,
+            power_source=power_source,
+            progress=progress,
+            pass_index=passes,
+        )
+        whole = P.measure_whole_probes(
+            whole_pred,
+            store,
+            device=device,
+            deadline=deadline,
+            power_source=power_source,
+            progress=progress,
+            rounds=passes + 1,
+        )
+        passes += 1
     if len(layers) < MIN_LAYER_PROBES:
         raise LayerpowerError(
             f"measured {len(layers)} of {len(specs)} probes within {budget_s:g} s; at least "
@@ -280,6 +309,11 @@ def calibrate(
         "probes": {
             "layers": int(len(layers)),
             "layers_planned": len(specs),
+            "passes": passes,
+            "passes_rule": (
+                f"up to {P.MAX_PASSES} passes over the layer probes and rounds of the whole models while the "
+                "budget holds a whole one; each probe's measurement is the median over its passes"
+            ),
             "seed": P.PROBE_SEED,
             "by_kind": {str(k): int(v) for k, v in layers["kind"].value_counts().items()},
             "whole_models": names,

@@ -62,8 +62,9 @@ def calibrate(
 ) -> None:
     """Measure a fixed probe set on this machine and write predictors calibrated to it.
 
-    An interrupted run keeps the probes it measured; running it again measures only what is missing.
-    predict-energy then uses the calibrated bundle by default.
+    The budget left after one pass measures the probes again (up to three passes; each probe's measurement
+    is the median over them). An interrupted run keeps the probes it measured; running it again measures
+    only what is missing. predict-energy then uses the calibrated bundle by default.
     """
     from layerpower.calibrate.run import calibrate as run
 
@@ -109,7 +110,8 @@ def format_calibration(result: CalibrationResult) -> str:
         f"device: {result.bundle.device_id} ({info['cpu_model']}); reference: {info['reference_device']} "
         f"({info['reference_family']})",
         f"probes: {probes['layers']} of {probes['layers_planned']} layers, whole models: "
-        f"{', '.join(probes['whole_models']) or 'none'}; {result.wall_s:.0f} s of a {info['budget_s']:g} s budget",
+        f"{', '.join(probes['whole_models']) or 'none'}; {probes.get('passes', 1)} pass(es); "
+        f"{result.wall_s:.0f} s of a {info['budget_s']:g} s budget",
         f"held-out probes ({held['split']}): median |error| {_pct(held['reference_uncorrected']['median_ape'])} "
         f"uncorrected -> {_pct(held['corrected']['median_ape'])} corrected; within 10% "
         f"{_pct(held['reference_uncorrected']['within_10'])} -> {_pct(held['corrected']['within_10'])}",

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from cal_fakes import SPEED, FakeSampled, fake_specs, fake_whole
 from synthetic_layers import _runtime
@@ -74,7 +75,72 @@ def test_interrupted_calibration_resumes(reference_bundle, fake_sampled, tmp_pat
     fake_sampled.fail_after = None
     before = len(fake_sampled.measured)
     calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
-    assert len(fake_sampled.measured) - before == 120 - 2 * probes.CHUNK  # only what was missing
+    new = fake_sampled.measured[before:]
+    # the first pass measures only what was missing; the instant fake leaves budget for every further pass
+    assert len(new) == 120 - 2 * probes.CHUNK + (probes.MAX_PASSES - 1) * 120
+    assert set(new[: 120 - 2 * probes.CHUNK]).isdisjoint(kept["layer_name"])
+
+
+def test_an_interrupted_second_pass_resumes_where_it_stopped(reference_bundle, fake_sampled, tmp_path):
+    fake_sampled.fail_after = 120 + probes.CHUNK  # the first pass and one chunk of the second
+    with pytest.raises(KeyboardInterrupt):
+        calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    kept = probes.ProbeStore(tmp_path / "b").layers()
+    assert kept[probes.PASS_COLUMN].value_counts().to_dict() == {0: 120, 1: probes.CHUNK}
+    fake_sampled.fail_after = None
+    before = len(fake_sampled.measured)
+    result = calibrate(budget_s=60, out=tmp_path / "b", reference=reference_bundle)
+    assert len(fake_sampled.measured) - before == (120 - probes.CHUNK) + 120 * (probes.MAX_PASSES - 2)
+    rows = pd.read_csv(tmp_path / "b" / "probes.csv")
+    assert sorted(rows[probes.PASS_COLUMN].value_counts().to_dict().items()) == [
+        (n, 120) for n in range(probes.MAX_PASSES)
+    ]
+    info = result.provenance["probes"]
+    assert info["layers"] == 120 and info["passes"] == probes.MAX_PASSES
+    whole = json.loads((tmp_path / "b" / "whole.json").read_text())
+    assert all(len(entry["rounds"]) == probes.MAX_PASSES for entry in whole.values())
+
+
+def test_further_passes_run_only_while_the_budget_holds_a_whole_one(
+    reference_bundle, fake_sampled, tmp_path, monkeypatch
+):
+    import time
+
+    clock = {"now": 1000.0}
+    measure = fake_sampled.measure_specs
+
+    def timed(specs, **kw):  # 0.2 s a probe on a fake clock
+        clock["now"] += 0.2 * len(specs)
+        return measure(specs, **kw)
+
+    monkeypatch.setattr(time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(fake_sampled, "measure_specs", timed)
+    # 120 probes take 24 s a pass; a round of the three whole models is reserved at about 12 s
+    assert (
+        calibrate(budget_s=60, out=tmp_path / "a", reference=reference_bundle).provenance["probes"]["passes"]
+        == 1
+    )
+    assert (
+        calibrate(budget_s=120, out=tmp_path / "b", reference=reference_bundle).provenance["probes"]["passes"]
+        == 3
+    )
+
+
+def test_a_probe_measured_in_several_passes_is_their_median():
+    frame = pd.DataFrame(
+        {
+            "probe_key": ["a", "b", "a", "b", "a"],
+            probes.PASS_COLUMN: [0, 0, 1, 1, 2],
+            "layer_type": ["Conv2d", "Linear"] * 2 + ["Conv2d"],
+            "runtime_isolated_s": [1.0, 5.0, 3.0, 7.0, 2.0],
+            "power_w": [10.0, 20.0, 30.0, 40.0, 50.0],
+        }
+    )
+    combined = probes.combine_passes(frame)
+    assert combined["probe_key"].tolist() == ["a", "b"]
+    assert combined["runtime_isolated_s"].tolist() == [2.0, 6.0]
+    assert combined["power_w"].tolist() == [30.0, 30.0]
+    assert combined["passes"].tolist() == [3, 2] and probes.PASS_COLUMN not in combined
 
 
 def test_a_budget_below_the_overhead_is_refused_with_the_minimum(reference_bundle, fake_sampled, tmp_path):
