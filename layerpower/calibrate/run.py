@@ -205,6 +205,8 @@ def calibrate(
             rounds=passes + 1,
         )
         passes += 1
+    # the complete passes (the first counts when cut short: "layers" says how far it got)
+    passes = max(1, sum(1 for n in range(passes) if not P.pass_todo(specs, store, n)))
     if len(layers) < MIN_LAYER_PROBES:
         raise LayerpowerError(
             f"measured {len(layers)} of {len(specs)} probes within {budget_s:g} s; at least "

@@ -280,7 +280,8 @@ def _notes(
     if "page_faults" in layers:
         note = fault_note(layers["page_faults"].to_numpy(), fault_cost_s(bundle), bundle.device_id)
         notes += [note] if note else []
-    notes += [note] if (note := heap_note(bundle)) else []
+    heap = heap_note(bundle)
+    notes += [heap] if heap else []
     return notes
 
 
