@@ -31,12 +31,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from measured_rounds import heap_regime  # noqa: E402
 
 #: zoo models at batch 1 (in the training data, so no held-out model is measured here)
 MODELS = ("densenet121", "vgg16", "googlenet", "mobilenet_v2", "efficientnet_b0", "resnet18")
@@ -48,7 +50,6 @@ REGIMES = ("plain", "warmed", "checkpoint", "tunables")
 
 def worker(name: str, regime: str, forwards: int) -> dict[str, float]:
     """In this process: prepare ``regime`` (see the module), build ``name``, time ``forwards`` forwards."""
-    import os
     import resource
     import tempfile
 
@@ -65,7 +66,7 @@ def worker(name: str, regime: str, forwards: int) -> dict[str, float]:
     net = build_model(entry).eval()
     if regime == "checkpoint":
         with tempfile.TemporaryDirectory() as folder:
-            path = os.path.join(folder, "state.pt")
+            path = Path(folder) / "state.pt"
             torch.save(net.state_dict(), path)
             net = build_model(entry).eval()
             net.load_state_dict(torch.load(path, weights_only=True))
@@ -84,16 +85,10 @@ def worker(name: str, regime: str, forwards: int) -> dict[str, float]:
 
 
 def run_worker(name: str, regime: str, forwards: int) -> dict[str, float]:
-    from layerpower.config.memory import STEADY_MALLOC_TUNABLES
-
     command = [sys.executable, str(Path(__file__).resolve()), "--worker", name, "--forwards", str(forwards)]
     command += ["--regime", regime]
-    env = dict(os.environ)
-    if regime == "tunables":
-        env["GLIBC_TUNABLES"] = STEADY_MALLOC_TUNABLES
-    else:
-        env.pop("GLIBC_TUNABLES", None)
-    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
+    with heap_regime("steady" if regime == "tunables" else "default"):
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 

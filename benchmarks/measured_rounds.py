@@ -93,8 +93,9 @@ def measure_rounds(
         for name, regime in keys:
             with heap_regime(regime):
                 result = measure_whole_model(name, device=device, processes=1)
-            found[label[(name, regime)]].samples.append(float(result.runtime_s))
-            found[label[(name, regime)]].faults += [p.page_faults_per_forward for p in result.per_process]
+            sample = found[label[(name, regime)]]
+            sample.samples.append(float(result.runtime_s))
+            sample.faults += [p.page_faults_per_forward for p in result.per_process]
         print(
             f"  measured round {r + 1}/{rounds} of {len(models)} models ({time.monotonic() - started:.0f} s)",
             file=sys.stderr,
