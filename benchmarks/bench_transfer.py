@@ -69,6 +69,28 @@ def figures(rows: list[dict], key: str) -> dict[str, float]:
     }
 
 
+def noise_floor(first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
+    """The first measurement (s per model) taken as the prediction of the second: its median |error| and
+    share within 10 % (:func:`figures`' keys), the best any predictor can score against one measurement."""
+    errors = [abs(first[m] / second[m] - 1.0) for m in first if m in second and second[m] > 0]
+    return {
+        "median_ape": statistics.median(errors) if errors else math.nan,
+        "within_10": sum(e <= 0.10 for e in errors) / len(errors) if errors else math.nan,
+    }
+
+
+def print_noise_floor(models: list[str], runs: dict, *, device: str, rounds: int) -> None:
+    """Measure ``models`` once more, as the judged measurement was measured, and print :func:`noise_floor`."""
+    start = time.monotonic()
+    again = measure_rounds(models, device=device, rounds=rounds)
+    floor = noise_floor({m: again[m].runtime_s for m in models}, {m: runs[m].runtime_s for m in models})
+    print(
+        f"\nnoise floor: the same {len(models)} models measured again right after ({rounds} rounds in "
+        f"{time.monotonic() - start:.0f} s), taken as the prediction of the first measurement: "
+        f"median |error| {pct(floor['median_ape']).strip()}, within 10% {pct(floor['within_10']).strip()}"
+    )
+
+
 def _entry(prediction, measured: float) -> tuple[float, bool | None, float]:
     t = prediction.total
     err = t.runtime_s / measured - 1.0
@@ -100,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
         choices=("both", "default"),
         default="both",
         help="heap regimes to measure in: both also measures under steady malloc thresholds",
+    )
+    parser.add_argument(
+        "--noise-floor",
+        action="store_true",
+        help="measure the models again afterwards and print how well the first measurement predicts the "
+        "second: the figures no predictor can beat on this machine",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(
@@ -193,6 +221,8 @@ def main(argv: list[str] | None = None) -> int:
             + ("PASS" if ok else "FAIL")
             + (f"{pct(quiet[key]):>26}" if quiet else "")
         )
+    if args.noise_floor:
+        print_noise_floor(models, runs, device=args.device, rounds=args.processes)
     print(f"\n{len(rows)} held-out models; power: {result.bundle.power_label}")
     return 1 if args.strict and failed else 0
 

@@ -40,10 +40,15 @@ WHOLE_PROBES: tuple[str, ...] = ("lenet", "resnet18", "mobilenet_v3_small")
 CHUNK = 64
 #: seconds to import torch and run a first operator when torch is not yet loaded (measured on 2 cores)
 TORCH_WARMUP_S = 4.0
-#: whole model: seconds of timed forwards per probe model (in this process)
+#: whole model: seconds of timed forwards per probe model and round
 WHOLE_BUDGET_S = 1.0
-#: whole model: seconds to build a small model (real weights) and run the warm-up forwards, besides the budget
+#: whole model: seconds to start a fresh process, build a small model and run the warm-up forwards, besides
+#: the budget (measured on 2 cores: 2 to 4 s with the budget)
 WHOLE_OVERHEAD_S = 3.0
+#: fresh processes per whole-model probe and round: the calibrating process itself runs a model up to 45 %
+#: slower once it has measured the layer probes (mobilenet_v3_small 4.4 ms against 3.0 ms in a fresh
+#: process on a 2-core AMD EPYC), while a user's model and the reference's whole-model runs start fresh
+WHOLE_PROCESSES = 1
 
 #: most passes over the layer probes and rounds of the whole models, budget permitting
 MAX_PASSES = 3
@@ -329,7 +334,8 @@ def measure_whole_probes(
     rounds: int = 1,
 ) -> dict[str, dict[str, Any]]:
     """Measure each of ``models`` (name -> predicted runtime in s) with fewer than ``rounds`` rounds in
-    ``store`` once more, while time remains; each model's entry holds the medians over its rounds."""
+    ``store`` once more, in a fresh process (:data:`WHOLE_PROCESSES`), while time remains; each model's
+    entry holds the medians over its rounds."""
     from layerpower.profiling.whole_model import measure_whole_model
 
     have = store.whole()
@@ -340,7 +346,11 @@ def measure_whole_probes(
         if time.monotonic() + whole_cost_s(predicted) > deadline:
             continue
         result = measure_whole_model(
-            name, device=device, processes=0, power_source=power_source, budget_s=WHOLE_BUDGET_S
+            name,
+            device=device,
+            processes=WHOLE_PROCESSES,
+            power_source=power_source,
+            budget_s=WHOLE_BUDGET_S,
         )
         store.add_whole(
             name,

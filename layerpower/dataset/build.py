@@ -294,6 +294,7 @@ def build_dataset(
     summary = _summary(
         root, out_path, fmt, inputs, input_hash, options, frames, layer_frames, notes, _profiled(tables)
     )
+    summary["glibc_tunables"] = _tunables(tables)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.", suffix=".tmp", dir=out_path.parent))
     try:
@@ -317,6 +318,19 @@ def _profiled(tables: dict[str, list[LoadedTable]]) -> set[tuple[str, str]]:
                 if isinstance(model, str):
                     found.add((model, kind))
     return found
+
+
+def _tunables(tables: dict[str, list[LoadedTable]]) -> dict[str, list[str]]:
+    """The models profiled under each ``GLIBC_TUNABLES`` value their meta.json records (``""``: glibc's
+    defaults), so a bundle can say which heap regime its runtimes were measured in."""
+    found: dict[str, set[str]] = {}
+    for group in tables.values():
+        for loaded in group:
+            for source in loaded.files:
+                meta = source.meta or {}
+                if isinstance(meta.get("model"), str):
+                    found.setdefault(str(meta.get("glibc_tunables") or ""), set()).add(meta["model"])
+    return {value: sorted(models) for value, models in sorted(found.items())}
 
 
 def _summary(

@@ -143,6 +143,24 @@ def test_a_probe_measured_in_several_passes_is_their_median():
     assert combined["passes"].tolist() == [3, 2] and probes.PASS_COLUMN not in combined
 
 
+def test_each_round_of_a_whole_probe_runs_in_a_fresh_process(monkeypatch, tmp_path):
+    from layerpower.profiling import whole_model
+
+    calls: list[tuple[str, object]] = []
+
+    def recording(name: str, **kw: object):
+        calls.append((name, kw.get("processes")))
+        return fake_whole(name, **kw)
+
+    monkeypatch.setattr(whole_model, "measure_whole_model", recording)
+    store = probes.ProbeStore(tmp_path)
+    models = {"lenet": 4e-4, "resnet18": 0.06}
+    for rounds in (1, 2):
+        probes.measure_whole_probes(models, store, device="cpu", deadline=math.inf, rounds=rounds)
+    assert calls == [(m, probes.WHOLE_PROCESSES) for m in models] * 2 and probes.WHOLE_PROCESSES == 1
+    assert [len(store.whole()[m]["rounds"]) for m in models] == [2, 2]
+
+
 def test_a_budget_below_the_overhead_is_refused_with_the_minimum(reference_bundle, fake_sampled, tmp_path):
     with pytest.raises(LayerpowerError, match=r"below the minimum of \d+ s") as info:
         calibrate(budget_s=1, out=tmp_path / "b", reference=reference_bundle)

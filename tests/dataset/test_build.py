@@ -133,6 +133,20 @@ def test_root_may_be_one_device_folder(training_data: Path, tmp_path: Path) -> N
     assert result.device_id == "test-gpu"
 
 
+def test_summary_lists_the_models_profiled_under_each_heap_regime(profile, tmp_path: Path) -> None:
+    from layerpower.config.memory import STEADY_MALLOC_TUNABLES
+
+    profile(model="plain")
+    steady = profile(model="steady")
+    meta = json.loads((steady / "meta.json").read_text(encoding="utf-8"))
+    meta["glibc_tunables"] = STEADY_MALLOC_TUNABLES
+    (steady / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    result = build_dataset(tmp_path / "training_data", out=tmp_path / "out", progress=False)
+    assert result.summary["glibc_tunables"] == {"": ["plain"], STEADY_MALLOC_TUNABLES: ["steady"]}
+    written = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert written["glibc_tunables"] == result.summary["glibc_tunables"]
+
+
 def test_several_devices_need_a_choice(profile: Callable[..., Path], tmp_path: Path) -> None:
     profile(device_id="gpu-a")
     profile(device_id="gpu-b")
