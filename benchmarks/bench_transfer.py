@@ -71,7 +71,8 @@ def figures(rows: list[dict], key: str) -> dict[str, float]:
 
 def noise_floor(first: dict[str, float], second: dict[str, float]) -> dict[str, float]:
     """The first measurement (s per model) taken as the prediction of the second: its median |error| and
-    share within 10 % (:func:`figures`' keys), the best any predictor can score against one measurement."""
+    share within 10 % (:func:`figures`' keys): how far one measurement of this machine is from the next, the
+    scale of error below which no predictor can be told apart from noise."""
     errors = [abs(first[m] / second[m] - 1.0) for m in first if m in second and second[m] > 0]
     return {
         "median_ape": statistics.median(errors) if errors else math.nan,
@@ -126,8 +127,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--noise-floor",
         action="store_true",
-        help="measure the models again afterwards and print how well the first measurement predicts the "
-        "second: the figures no predictor can beat on this machine",
+        help="measure the models again afterwards and print how well that measurement predicts the first: "
+        "the machine's own noise under the figures",
     )
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     parser.add_argument(

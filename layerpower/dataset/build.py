@@ -322,7 +322,7 @@ def _profiled(tables: dict[str, list[LoadedTable]]) -> set[tuple[str, str]]:
 
 def _tunables(tables: dict[str, list[LoadedTable]]) -> dict[str, list[str]]:
     """The models profiled under each ``GLIBC_TUNABLES`` value their meta.json records (``""``: glibc's
-    defaults), so a bundle can say which heap regime its runtimes were measured in."""
+    defaults), so a dataset says which heap regime its runtimes were measured in."""
     found: dict[str, set[str]] = {}
     for group in tables.values():
         for loaded in group:
