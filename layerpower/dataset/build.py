@@ -17,6 +17,7 @@ import shutil
 import sys
 import tempfile
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -308,28 +309,27 @@ def build_dataset(
     return BuildResult(out_path, False, summary)
 
 
+def _model_metas(tables: dict[str, list[LoadedTable]]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(table, model, meta) of every file read whose folder's meta.json names its model, rows or not."""
+    for table, group in tables.items():
+        for loaded in group:
+            for source in loaded.files:
+                meta = source.meta or {}
+                if isinstance(meta.get("model"), str):
+                    yield table, meta["model"], meta
+
+
 def _profiled(tables: dict[str, list[LoadedTable]]) -> set[tuple[str, str]]:
     """(model, kind) of every layer file read whose folder's meta.json names its model, rows or not."""
-    found: set[tuple[str, str]] = set()
-    for kind in LAYER_KINDS:
-        for loaded in tables.get(kind, []):
-            for source in loaded.files:
-                model = (source.meta or {}).get("model")
-                if isinstance(model, str):
-                    found.add((model, kind))
-    return found
+    return {(model, table) for table, model, _ in _model_metas(tables) if table in LAYER_KINDS}
 
 
 def _tunables(tables: dict[str, list[LoadedTable]]) -> dict[str, list[str]]:
     """The models profiled under each ``GLIBC_TUNABLES`` value their meta.json records (``""``: glibc's
     defaults), so a dataset says which heap regime its runtimes were measured in."""
     found: dict[str, set[str]] = {}
-    for group in tables.values():
-        for loaded in group:
-            for source in loaded.files:
-                meta = source.meta or {}
-                if isinstance(meta.get("model"), str):
-                    found.setdefault(str(meta.get("glibc_tunables") or ""), set()).add(meta["model"])
+    for _, model, meta in _model_metas(tables):
+        found.setdefault(str(meta.get("glibc_tunables") or ""), set()).add(model)
     return {value: sorted(models) for value, models in sorted(found.items())}
 
 
