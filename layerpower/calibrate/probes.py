@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import statistics
 import sys
 import time
 from collections.abc import Callable
@@ -210,9 +212,6 @@ class ProbeStore:
 
 def _median(values: list[Any]) -> float:
     """The median of the finite numbers among ``values`` (NaN when there are none)."""
-    import math
-    import statistics
-
     finite = [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
     return statistics.median(finite) if finite else math.nan
 
